@@ -1,0 +1,192 @@
+"""Write rules for the discussion. Views, the admin, importers and commands all call these."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .models import Comment, Thread
+from .moderation import Submission, get_policy
+
+
+class CommentRejected(Exception):
+    """A rule refused the comment; ``field`` names the form field the message belongs next to."""
+
+    def __init__(self, message: str, *, field: str | None = None, status: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.status = status
+
+
+@dataclass(frozen=True)
+class PostResult:
+    comment: Comment
+    created: bool  # False when the same submission had already been stored
+
+
+def sync_thread(*, url: str, page_id: int | None = None, title: str = "", is_open: bool = True
+                ) -> Thread:
+    """Create or update the thread of a page (or of any canonical URL), keyed by page id when
+    there is one so the thread follows a page whose address changes."""
+    with transaction.atomic():
+        thread = None
+        if page_id is not None:
+            thread = Thread.objects.filter(page_id=page_id).first()
+        if thread is None:
+            thread = Thread.objects.filter(url=url).first()
+        if thread is None:
+            return Thread.objects.create(url=url, page_id=page_id, title=title, is_open=is_open)
+        changed = {"url": url, "title": title, "is_open": is_open}
+        if page_id is not None:
+            changed["page_id"] = page_id
+        if any(getattr(thread, k) != v for k, v in changed.items()):
+            for key, value in changed.items():
+                setattr(thread, key, value)
+            thread.save(update_fields=list(changed))
+        return thread
+
+
+def stored_ip(ip: str | None) -> str | None:
+    """Keep the commenter's IP as the ``COMMENTS_STORE_IP`` setting says: full, truncated, none."""
+    mode = settings.COMMENTS_STORE_IP
+    if not ip or mode == "none":
+        return None
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    if mode == "truncated":
+        prefix = 24 if address.version == 4 else 48
+        return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
+    return str(address)
+
+
+def submission_fingerprint(*, client_key: str, thread: Thread, parent: Comment | None,
+                           text: str) -> str:
+    """One key per submitted form: the same form sent twice maps to the same comment."""
+    material = "\x1f".join([client_key, str(thread.pk), str(parent.pk if parent else ""), text])
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def resolve_parent(*, thread: Thread, parent_id: int | None) -> Comment | None:
+    """The comment a reply attaches to. Replies may only go to visible comments of the same
+    thread; a reply at the deepest level attaches to its parent's level (like WordPress)."""
+    if not parent_id:
+        return None
+    parent = Comment.objects.filter(pk=parent_id).select_related("parent").first()
+    if parent is None or parent.thread_id != thread.pk:
+        raise CommentRejected(
+            "The comment you are replying to does not exist on this article.", field="parent"
+        )
+    if parent.status != Comment.Status.APPROVED:
+        raise CommentRejected(
+            "The comment you are replying to is not published, so it cannot be answered.",
+            field="parent",
+        )
+    while parent is not None and parent.depth >= settings.COMMENTS_MAX_DEPTH:
+        parent = parent.parent
+    return parent
+
+
+def post_comment(
+    *,
+    thread: Thread,
+    text: str,
+    author_name: str,
+    author_email: str,
+    author_url: str = "",
+    parent_id: int | None = None,
+    user=None,
+    browser_key: str = "",
+    submission_key: str | None = None,
+    ip: str | None = None,
+    user_agent: str = "",
+    is_moderator: bool = False,
+) -> PostResult:
+    """Store a reader's comment with the status the moderation policy gives it.
+
+    Refuses comments on closed threads and replies to missing, unpublished or foreign comments
+    (``CommentRejected``). The same ``submission_key`` twice returns the first comment.
+    """
+    if submission_key:
+        existing = Comment.objects.filter(submission_key=submission_key).first()
+        if existing is not None:
+            return PostResult(existing, created=False)
+    if not thread.is_open:
+        raise CommentRejected("Comments are closed on this article.", status=403)
+    parent = resolve_parent(thread=thread, parent_id=parent_id)
+    comment = Comment(
+        thread=thread,
+        parent=parent,
+        depth=(parent.depth + 1) if parent else 1,
+        author_name=author_name,
+        author_email=author_email,
+        author_url=author_url,
+        text=text,
+        user=user if user is not None and user.is_authenticated else None,
+        browser_key=browser_key,
+        submission_key=submission_key or None,
+        ip_address=stored_ip(ip),
+        user_agent=user_agent[:500],
+        created_at=timezone.now(),
+    )
+    status, reasons = get_policy().initial_status(
+        Submission(comment=comment, is_moderator=is_moderator)
+    )
+    comment.status = status
+    comment.moderation_reasons = reasons
+    try:
+        with transaction.atomic():
+            comment.save()
+    except IntegrityError:
+        if submission_key:
+            existing = Comment.objects.filter(submission_key=submission_key).first()
+            if existing is not None:
+                return PostResult(existing, created=False)
+        raise
+    return PostResult(comment, created=True)
+
+
+MODERATION_ACTIONS = {
+    "approve": Comment.Status.APPROVED,
+    "unapprove": Comment.Status.PENDING,
+    "spam": Comment.Status.SPAM,
+    "trash": Comment.Status.TRASH,
+}
+
+
+def moderate(*, comment_ids: Iterable[int], action: str, moderator) -> int:
+    """Set the status of the given comments (bulk approve / unapprove / spam / trash) or delete
+    them for ever. Only people with the ``comments.moderate_comment`` permission may."""
+    if not moderator.has_perm("comments.moderate_comment"):
+        raise PermissionError("Only moderators may moderate comments.")
+    ids = [int(pk) for pk in comment_ids]
+    comments = Comment.objects.filter(pk__in=ids)
+    with transaction.atomic():
+        if action == "delete":
+            count = comments.count()
+            comments.delete()
+            return count
+        if action not in MODERATION_ACTIONS:
+            raise ValueError(f"Unknown moderation action: {action}")
+        status = MODERATION_ACTIONS[action]
+        return comments.update(status=status, updated_at=timezone.now())
+
+
+def edit_comment(*, comment: Comment, moderator, text: str, author_name: str, author_url: str
+                 ) -> Comment:
+    """A moderator corrects a comment's text, name or website."""
+    if not moderator.has_perm("comments.moderate_comment"):
+        raise PermissionError("Only moderators may edit comments.")
+    comment.text = text
+    comment.author_name = author_name
+    comment.author_url = author_url
+    comment.save(update_fields=["text", "author_name", "author_url", "updated_at"])
+    return comment

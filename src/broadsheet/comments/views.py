@@ -1,0 +1,162 @@
+"""Comment views: parse input, call one service, render. No rules here."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseForbidden,
+    HttpResponseRedirect,
+    JsonResponse,
+)
+from django.middleware.csrf import CsrfViewMiddleware, get_token
+from django.shortcuts import get_object_or_404, render
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from broadsheet.core.net import client_ip
+
+from . import cookies, services
+from .forms import CommentForm
+from .models import Comment, Thread
+
+
+def _csrf_passes(request: HttpRequest) -> bool:
+    checker = CsrfViewMiddleware(lambda r: HttpResponse())
+    return checker.process_view(request, None, (), {}) is None
+
+
+def _is_cross_site(request: HttpRequest) -> bool:
+    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        return True
+    origin = request.headers.get("Origin")
+    if not origin or origin == "null":
+        return origin == "null"
+    return origin != f"{request.scheme}://{request.get_host()}"
+
+
+def _thread_url(thread: Thread, anchor: str = "") -> str:
+    url = thread.url if url_has_allowed_host_and_scheme(thread.url, None) else "/"
+    return f"{url}#{anchor}" if anchor else url
+
+
+def _form_page(request, *, form, thread, status, confirm=False, parent=None) -> HttpResponse:
+    """The form again, with the reader's text, the reasons, and a fresh token to send it."""
+    get_token(request)
+    if confirm and not form.data.get("submission_key"):
+        form.data = form.data.copy()
+        form.data["submission_key"] = secrets.token_hex(16)
+    response = render(
+        request,
+        "comments/form_page.html",
+        {"form": form, "thread": thread, "confirm": confirm, "reply_to": parent,
+         "thread_url": _thread_url(thread)},
+        status=status,
+    )
+    add_never_cache_headers(response)
+    return response
+
+
+@csrf_exempt  # checked below, so a reader without the token gets their text back, not a 403 page
+@require_POST
+def post_comment(request: HttpRequest) -> HttpResponse:
+    form = CommentForm(request.POST, require_identity=not request.user.is_authenticated)
+    try:
+        thread = Thread.objects.get(pk=int(request.POST.get("thread", "")))
+    except (ValueError, Thread.DoesNotExist):
+        return render(
+            request, "comments/no_thread.html", {"text": request.POST.get("comment", "")},
+            status=404,
+        )
+    parent_id = request.POST.get("comment_parent", "")
+    parent = (
+        Comment.objects.visible().filter(pk=int(parent_id), thread=thread).first()
+        if parent_id.isdigit()
+        else None
+    )
+
+    if not _csrf_passes(request):
+        if _is_cross_site(request):
+            return HttpResponseForbidden(
+                "Forbidden: comments can only be posted from this site.", content_type="text/plain"
+            )
+        # Same site without a token (no JavaScript, or an expired token): confirm once.
+        form.is_valid()
+        return _form_page(request, form=form, thread=thread, status=403, confirm=True,
+                          parent=parent)
+
+    if not form.is_valid():
+        return _form_page(request, form=form, thread=thread, status=400, parent=parent)
+
+    data = form.cleaned_data
+    user = request.user if request.user.is_authenticated else None
+    token = cookies.commenter_token(request) or cookies.new_browser_token()
+    client_key = data["submission_key"] or request.COOKIES.get("csrftoken", "")
+    try:
+        result = services.post_comment(
+            thread=thread,
+            text=data["comment"],
+            author_name=data["author"] or (user.get_full_name() or user.get_username()),
+            author_email=data["email"] or (user.email if user else ""),
+            author_url=data["url"],
+            parent_id=data["comment_parent"] or None,
+            user=user,
+            browser_key=cookies.key_for(token),
+            submission_key=services.submission_fingerprint(
+                client_key=client_key, thread=thread, parent=parent, text=data["comment"]
+            ),
+            ip=client_ip(request),
+            user_agent=request.headers.get("User-Agent", ""),
+            is_moderator=bool(user and user.has_perm("comments.moderate_comment")),
+        )
+    except services.CommentRejected as rejection:
+        form.add_error(rejection.field if rejection.field in form.fields else None,
+                       rejection.message)
+        return _form_page(request, form=form, thread=thread, status=rejection.status,
+                          parent=parent)
+
+    comment = result.comment
+    response = HttpResponseRedirect(_thread_url(thread, comment.anchor), status=303)
+    cookies.set_commenter(response, token)
+    if user is None:
+        cookies.remember_guest(
+            response, name=comment.author_name, email=comment.author_email, url=comment.author_url
+        )
+    if comment.status == Comment.Status.PENDING:
+        cookies.add_pending(request, response, comment.pk)
+    return response
+
+
+@require_GET
+def session(request: HttpRequest) -> JsonResponse:
+    """The personal parts of an article page, fetched by the page's script: a CSRF token, who
+    the reader is, and the details this browser commented with last time."""
+    user = request.user
+    data = {
+        "csrf_token": get_token(request),
+        "user": (
+            {"name": user.get_full_name() or user.get_username()}
+            if user.is_authenticated
+            else None
+        ),
+        "guest": cookies.remembered_guest(request) if not user.is_authenticated else None,
+        "submission_key": secrets.token_hex(16),
+    }
+    response = JsonResponse(data)
+    add_never_cache_headers(response)
+    response["Cache-Control"] += ", private"
+    patch_vary_headers(response, ["Cookie"])
+    return response
+
+
+@require_GET
+def permalink(request: HttpRequest, pk: int) -> HttpResponseRedirect:
+    comment = get_object_or_404(Comment.objects.visible().select_related("thread"), pk=pk)
+    if not comment.thread.url:
+        raise Http404
+    return HttpResponseRedirect(_thread_url(comment.thread, comment.anchor))

@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class PublishingConfig(AppConfig):
+    name = "broadsheet.publishing"
+    label = "publishing"
+    verbose_name = "Publishing"
+
+    def ready(self) -> None:
+        from . import signals
+
+        signals.connect()
