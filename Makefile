@@ -1,0 +1,39 @@
+# The two quick-start commands: `make demo` and `make test`. Everything else is detail.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test serve lint lock bench clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[test]"
+	@touch $(STAMP)
+
+node_modules/.package-lock.json: package.json package-lock.json
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: tests that use the naughty-strings list will be skipped"; fi
+
+demo: $(STAMP)
+	$(BIN)/broadsheet demo
+
+serve: $(STAMP)
+	$(BIN)/broadsheet serve
+
+test: $(STAMP) node_modules/.package-lock.json
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+bench: $(STAMP)
+	$(BIN)/python bench/article_render.py
+
+# Refresh the constraints file from the current venv (after changing pyproject.toml).
+lock:
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+
+clean:
+	rm -rf $(VENV) var node_modules
