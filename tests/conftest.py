@@ -65,3 +65,73 @@ def comment_data():
         return data
 
     return make
+
+
+# --- browser tests: Debian's Chromium driven by Playwright -----------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    # Real names for distinct sites, all on loopback.
+    "--host-resolver-rules=MAP *.test 127.0.0.1",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    import os
+
+    if not os.path.exists(CHROMIUM):
+        message = f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+        if os.environ.get("BROADSHEET_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    """Open a page in a fresh browser profile (its own cookies), with dialogs recorded: any
+    alert/confirm/prompt is an executed XSS payload."""
+    contexts = []
+
+    def make(*, javascript=True, width=1280, height=900):
+        context = browser.new_context(java_script_enabled=javascript,
+                                      viewport={"width": width, "height": height})
+        contexts.append(context)
+        page = context.new_page()
+        page.dialogs = []
+
+        def on_dialog(dialog):
+            page.dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", on_dialog)
+        page.set_default_timeout(10_000)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def demo_site(live_server):
+    """The demo publication served by a live server; returns (base_url, article_thread)."""
+    from broadsheet.comments.models import Thread
+    from broadsheet.publishing.demo import load_demo
+
+    load_demo(base_url=live_server.url)
+    thread = max(Thread.objects.all(), key=lambda t: t.comments.count())
+    return live_server.url, thread

@@ -85,7 +85,14 @@ def post_comment(request: HttpRequest) -> HttpResponse:
             return HttpResponseForbidden(
                 "Forbidden: comments can only be posted from this site.", content_type="text/plain"
             )
-        # Same site without a token (no JavaScript, or an expired token): confirm once.
+        # Same site without a token (no JavaScript, or an expired token): confirm once, with
+        # the details this browser commented with before filled in.
+        data = request.POST.copy()
+        remembered = cookies.remembered_guest(request) or {}
+        for field, key in (("author", "name"), ("email", "email"), ("url", "url")):
+            if not data.get(field) and remembered.get(key):
+                data[field] = remembered[key]
+        form = CommentForm(data, require_identity=not request.user.is_authenticated)
         form.is_valid()
         return _form_page(request, form=form, thread=thread, status=403, confirm=True,
                           parent=parent)

@@ -126,9 +126,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
         ),
     }
-    # Tests run against a real file too (an in-memory database hides locking problems).
+    # Tests run against a real file too (an in-memory database hides locking problems); one
+    # file per test process, so parallel runs never share one.
     DATABASES["default"]["TEST"] = {
-        "NAME": os.environ.get("BROADSHEET_TEST_SQLITE", str(VAR_DIR / "test.sqlite3"))
+        "NAME": os.environ.get(
+            "BROADSHEET_TEST_SQLITE", str(VAR_DIR / f"test-{os.getpid()}.sqlite3")
+        )
     }
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
