@@ -46,7 +46,10 @@ def user_factory(db):
         if moderator:
             from django.contrib.auth.models import Permission
 
-            user.user_permissions.add(Permission.objects.get(codename="moderate_comment"))
+            user.user_permissions.add(
+                Permission.objects.get(codename="moderate_comment"),
+                Permission.objects.get(codename="access_admin"),
+            )
             user.is_staff = True
             user.save()
         return user

@@ -221,6 +221,17 @@ def test_garbage_thread_values_never_cause_a_server_error(client, db, thread_val
     assert response.status_code == 404
 
 
+@pytest.mark.parametrize("parent_value", ["9" * 40, "²", "-5", "1.5", "abc", "١"])
+def test_garbage_parent_values_are_reported_not_crashed(
+    client, thread_factory, comment_data, parent_value
+):
+    thread = thread_factory()
+    response = post(client, comment_data(thread, comment_parent=parent_value, comment="Kept."))
+    assert response.status_code == 400
+    assert "Kept.</textarea>" in response.content.decode()
+    assert Comment.objects.count() == 0
+
+
 def test_get_on_the_post_url_is_not_allowed(client, db):
     assert client.get(POST).status_code == 405
 

@@ -82,7 +82,7 @@ def pending_ids(request: HttpRequest) -> list[int]:
     raw = _get(request, PENDING, WEEK)
     if not raw:
         return []
-    return [int(part) for part in raw.split(",") if part.isdigit()]
+    return [int(part) for part in raw.split(",") if part.isascii() and part.isdigit()]
 
 
 def add_pending(request: HttpRequest, response: HttpResponse, comment_id: int) -> None:

@@ -7,7 +7,7 @@ from django.core.validators import ProhibitNullCharactersValidator
 
 from broadsheet.core.html import safe_url
 
-from .models import EMAIL_MAX, NAME_MAX, TEXT_MAX, URL_MAX
+from .models import DB_INT_MAX, EMAIL_MAX, NAME_MAX, TEXT_MAX, URL_MAX
 
 
 def _length_error(label: str, limit: int, value: str) -> str:
@@ -34,8 +34,11 @@ class CommentForm(forms.Form):
         label="Website", required=False,
         widget=forms.TextInput(attrs={"autocomplete": "url", "inputmode": "url"}),
     )
-    thread = forms.IntegerField(widget=forms.HiddenInput)
-    comment_parent = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+    thread = forms.IntegerField(min_value=1, max_value=DB_INT_MAX, widget=forms.HiddenInput)
+    comment_parent = forms.IntegerField(
+        required=False, min_value=0, max_value=DB_INT_MAX, widget=forms.HiddenInput,
+        error_messages={"invalid": "The comment you are replying to does not exist."},
+    )
     submission_key = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
     def __init__(self, *args, require_identity: bool = True, **kwargs):

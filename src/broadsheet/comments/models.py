@@ -19,6 +19,7 @@ NAME_MAX = 245
 EMAIL_MAX = 100
 URL_MAX = 200
 TEXT_MAX = 65525
+DB_INT_MAX = 2**63 - 1  # ids beyond this are not ids (and overflow SQLite's INTEGER)
 
 
 class Thread(models.Model):

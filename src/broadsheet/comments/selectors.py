@@ -125,7 +125,7 @@ def discussion_for(
         max_depth=settings.COMMENTS_MAX_DEPTH,
         personal=personal,
     )
-    if reply_to and reply_to.isdigit():
+    if reply_to and reply_to.isascii() and reply_to.isdigit() and len(reply_to) < 20:
         target = next(
             (e for e in entries if e.comment.pk == int(reply_to) and not e.awaiting_moderation),
             None,

@@ -23,7 +23,7 @@ from broadsheet.core.net import client_ip
 
 from . import cookies, services
 from .forms import CommentForm
-from .models import Comment, Thread
+from .models import DB_INT_MAX, Comment, Thread
 
 
 def _csrf_passes(request: HttpRequest) -> bool:
@@ -66,9 +66,13 @@ def _form_page(request, *, form, thread, status, confirm=False, parent=None) -> 
 @require_POST
 def post_comment(request: HttpRequest) -> HttpResponse:
     form = CommentForm(request.POST, require_identity=not request.user.is_authenticated)
-    try:
-        thread = Thread.objects.get(pk=int(request.POST.get("thread", "")))
-    except (ValueError, Thread.DoesNotExist):
+    thread_id = request.POST.get("thread", "")
+    thread = (
+        Thread.objects.filter(pk=int(thread_id)).first()
+        if thread_id.isascii() and thread_id.isdigit() and int(thread_id) <= DB_INT_MAX
+        else None
+    )
+    if thread is None:
         return render(
             request, "comments/no_thread.html", {"text": request.POST.get("comment", "")},
             status=404,
@@ -76,7 +80,7 @@ def post_comment(request: HttpRequest) -> HttpResponse:
     parent_id = request.POST.get("comment_parent", "")
     parent = (
         Comment.objects.visible().filter(pk=int(parent_id), thread=thread).first()
-        if parent_id.isdigit()
+        if parent_id.isascii() and parent_id.isdigit() and int(parent_id) <= DB_INT_MAX
         else None
     )
 

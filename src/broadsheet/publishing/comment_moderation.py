@@ -37,7 +37,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     if status != "all":
         comments = comments.filter(status=status)
     thread_id = request.GET.get("thread", "")
-    if thread_id.isdigit():
+    if thread_id.isascii() and thread_id.isdigit():
         comments = comments.filter(thread_id=int(thread_id))
     query = request.GET.get("q", "").strip()
     if query:
@@ -72,7 +72,7 @@ def _back(request: HttpRequest) -> str:
 def bulk(request: HttpRequest) -> HttpResponse:
     _require_moderator(request)
     action = request.POST.get("action", "")
-    ids = [pk for pk in request.POST.getlist("ids") if pk.isdigit()]
+    ids = [pk for pk in request.POST.getlist("ids") if pk.isascii() and pk.isdigit()]
     if action not in dict(BULK_ACTIONS):
         messages.error(request, "Choose what to do with the selected comments.")
     elif not ids:
