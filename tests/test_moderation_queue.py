@@ -131,3 +131,14 @@ def test_bulk_actions_need_post_and_a_csrf_token(user_factory, queue_data):
     assert client.get(BULK, {"action": "approve", "ids": ids}).status_code == 405
     assert client.post(BULK, {"action": "approve", "ids": ids}).status_code == 403
     assert Comment.objects.filter(pk__in=ids, status="pending").count() == 3
+
+
+def test_members_of_wagtails_moderators_group_can_moderate(queue_data):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    user = get_user_model().objects.create_user("mod", "mod@example.org", "correct horse 42")
+    user.groups.add(Group.objects.get(name="Moderators"))
+    client = Client()
+    client.force_login(user)
+    assert "Held 0" in client.get(QUEUE).content.decode()
