@@ -93,7 +93,6 @@ class CommentForm(forms.Form):
             return ""
         if "://" not in url and not url.startswith("//"):
             url = "https://" + url
-        self._check_length("Your website address", url, URL_MAX)
         try:
             url = forms.URLField(assume_scheme="https").clean(url)
         except forms.ValidationError:
@@ -103,4 +102,5 @@ class CommentForm(forms.Form):
                 "Please enter a web address starting with http:// or https://, "
                 "like https://example.org."
             )
-        return url
+        # Measured on what will be stored, after any scheme was added.
+        return self._check_length("Your website address", url, URL_MAX)

@@ -10,7 +10,6 @@ from django.http import (
     HttpResponse,
     HttpResponseForbidden,
     HttpResponseRedirect,
-    JsonResponse,
 )
 from django.middleware.csrf import CsrfViewMiddleware, get_token
 from django.shortcuts import get_object_or_404, render
@@ -19,6 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from broadsheet.core.html import json_for_html
 from broadsheet.core.net import client_ip
 
 from . import cookies, services
@@ -144,7 +144,7 @@ def post_comment(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def session(request: HttpRequest) -> JsonResponse:
+def session(request: HttpRequest) -> HttpResponse:
     """The personal parts of an article page, fetched by the page's script: a CSRF token, who
     the reader is, and the details this browser commented with last time."""
     user = request.user
@@ -158,7 +158,7 @@ def session(request: HttpRequest) -> JsonResponse:
         "guest": cookies.remembered_guest(request) if not user.is_authenticated else None,
         "submission_key": secrets.token_hex(16),
     }
-    response = JsonResponse(data)
+    response = HttpResponse(json_for_html(data), content_type="application/json")
     add_never_cache_headers(response)
     response["Cache-Control"] += ", private"
     patch_vary_headers(response, ["Cookie"])

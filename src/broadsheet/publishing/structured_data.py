@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
+
+from broadsheet.core.html import json_for_html
 
 if TYPE_CHECKING:
     from .models import ArticlePage, HomePage
 
 # The same escapes as Django's json_script: in JSON they are equivalent, and without "<" the
 # text can never contain "</script>" or "<!--", so it cannot leave the element it sits in.
-_SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"}
 
 
 def script_json(data: Any) -> SafeString:
@@ -24,8 +23,7 @@ def script_json(data: Any) -> SafeString:
     Rule: editor-supplied text (a headline with ``</script>`` in it) stays data; it cannot
     close the element or open a new one.
     """
-    text = json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False)
-    return mark_safe(text.translate(_SCRIPT_ESCAPES))  # noqa: S308 — escaped on the line above
+    return json_for_html(data)
 
 
 def _routed_url(home: HomePage | None, home_url: str | None, name: str, slug: str) -> str | None:
