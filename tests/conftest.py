@@ -8,8 +8,9 @@ def thread_factory(db):
     counter = iter(range(1, 10_000))
 
     def make(*, url=None, title="A statement", is_open=True, page_id=None):
-        return sync_thread(url=url or f"/articles/{next(counter)}/", page_id=page_id, title=title,
-                           is_open=is_open)
+        return sync_thread(
+            url=url or f"/articles/{next(counter)}/", page_id=page_id, title=title, is_open=is_open
+        )
 
     return make
 
@@ -20,12 +21,30 @@ def comment_factory(db):
 
     from broadsheet.comments.models import Comment
 
-    def make(thread, *, parent=None, status=Comment.Status.APPROVED, text="A comment.",
-             name="Reader", email="reader@example.org", url="", browser_key="", user=None):
+    def make(
+        thread,
+        *,
+        parent=None,
+        status=Comment.Status.APPROVED,
+        text="A comment.",
+        name="Reader",
+        email="reader@example.org",
+        url="",
+        browser_key="",
+        user=None,
+    ):
         return Comment.objects.create(
-            thread=thread, parent=parent, depth=(parent.depth + 1) if parent else 1,
-            status=status, author_name=name, author_email=email, author_url=url, text=text,
-            browser_key=browser_key, user=user, created_at=timezone.now(),
+            thread=thread,
+            parent=parent,
+            depth=(parent.depth + 1) if parent else 1,
+            status=status,
+            author_name=name,
+            author_email=email,
+            author_url=url,
+            text=text,
+            browser_key=browser_key,
+            user=user,
+            created_at=timezone.now(),
         )
 
     return make
@@ -40,7 +59,8 @@ def user_factory(db):
     def make(*, username=None, email=None, moderator=False, password="correct horse 42"):
         n = next(counter)
         user = get_user_model().objects.create_user(
-            username=username or f"user{n}", email=email or f"user{n}@example.org",
+            username=username or f"user{n}",
+            email=email or f"user{n}@example.org",
             password=password,
         )
         if moderator:
@@ -62,8 +82,14 @@ def comment_data():
     """A valid guest submission; override any field."""
 
     def make(thread, **overrides):
-        data = {"thread": thread.pk, "comment_parent": 0, "author": "Ana Reader",
-                "email": "ana@example.org", "url": "", "comment": "Solidarity from Lisbon."}
+        data = {
+            "thread": thread.pk,
+            "comment_parent": 0,
+            "author": "Ana Reader",
+            "email": "ana@example.org",
+            "url": "",
+            "comment": "Solidarity from Lisbon.",
+        }
         data.update(overrides)
         return data
 
@@ -110,8 +136,9 @@ def new_page(browser):
     contexts = []
 
     def make(*, javascript=True, width=1280, height=900):
-        context = browser.new_context(java_script_enabled=javascript,
-                                      viewport={"width": width, "height": height})
+        context = browser.new_context(
+            java_script_enabled=javascript, viewport={"width": width, "height": height}
+        )
         contexts.append(context)
         page = context.new_page()
         page.dialogs = []

@@ -78,7 +78,7 @@ _XSS_TEMPLATES = [
     '<math><mi xlink:href="javascript:alert(§)">x</mi></math>',
     "<svg><style><img src=x onerror=alert(§)></style></svg>",
     '<svg></p><style><a id="</style><img src=1 onerror=alert(§)>">',
-    "<math><mtext><h1><a><h6></a></h6><mglyph><svg><mtext><style><a title=\"</style>"
+    '<math><mtext><h1><a><h6></a></h6><mglyph><svg><mtext><style><a title="</style>'
     '<img src onerror=alert(§)>"></style></h1>',
     '<svg><a xlink:href="javascript:alert(§)"><text>x</text></a></svg>',
     "<svg><animate onbegin=alert(§) attributeName=x dur=1s>",

@@ -45,8 +45,14 @@ def test_anonymous_readers_get_byte_identical_pages_without_tokens(article, comm
     assert cookies_set == 0
     assert len(csp) == 1 and "nonce" not in csp.pop()
     body = bodies.pop().decode()
-    for personal in ("csrfmiddlewaretoken", "csrftoken", "sessionid", "@example.org",
-                     "awaiting moderation", "/admin/comments/"):
+    for personal in (
+        "csrfmiddlewaretoken",
+        "csrftoken",
+        "sessionid",
+        "@example.org",
+        "awaiting moderation",
+        "/admin/comments/",
+    ):
         assert personal not in body
     assert "Cookie" not in response.get("Vary", "")
 
@@ -103,11 +109,14 @@ def test_article_queries_do_not_grow_with_the_number_of_comments(article, commen
         parent = parents[n % len(parents)] if n % 2 else None
         if parent is not None and parent.depth >= 5:
             parent = None
-        parents.append(comment_factory(article, parent=parent, text=f"Comment {n}",
-                                       url=f"https://reader{n}.example"))
+        parents.append(
+            comment_factory(
+                article, parent=parent, text=f"Comment {n}", url=f"https://reader{n}.example"
+            )
+        )
     many = _queries_for(article.url)
     assert Comment.objects.visible().filter(thread=article).count() == 123
-    assert many == few
+    assert 0 < many == few
 
 
 def test_reply_form_without_javascript_sits_under_the_comment(article, client):
@@ -116,7 +125,7 @@ def test_reply_form_without_javascript_sits_under_the_comment(article, client):
     comment_at = body.index(f'id="comment-{parent.pk}"')
     form_at = body.index('id="respond"')
     assert form_at > comment_at
-    assert f"Leave a Reply to <a href=\"#comment-{parent.pk}\">{parent.author_name}</a>" in body
+    assert f'Leave a Reply to <a href="#comment-{parent.pk}">{parent.author_name}</a>' in body
     assert f'name="comment_parent" id="comment_parent" value="{parent.pk}"' in body
 
 
@@ -151,9 +160,15 @@ def test_security_headers_are_on_every_route(article, client, settings, route):
     response = client.get(url, secure=True)
     assert response.status_code in (200, 404)
     missing = [
-        name for name in ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy",
-                          "Cross-Origin-Opener-Policy", "Strict-Transport-Security",
-                          "X-Frame-Options")
+        name
+        for name in (
+            "Content-Security-Policy",
+            "X-Content-Type-Options",
+            "Referrer-Policy",
+            "Cross-Origin-Opener-Policy",
+            "Strict-Transport-Security",
+            "X-Frame-Options",
+        )
         if name not in response
     ]
     assert missing == []

@@ -8,7 +8,10 @@ import pytest
 
 from broadsheet.comments.models import Comment
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 
 def fill_guest(page, *, text, name="Ana Reader", email="ana@example.org", url=""):
@@ -46,9 +49,7 @@ def test_guest_comments_with_javascript_and_sees_it_awaiting_moderation(demo_sit
     assert "Greetings from the Lisbon branch." not in other.content()
 
 
-def test_guest_replies_with_javascript_and_the_form_moves_under_the_comment(
-    demo_site, new_page
-):
+def test_guest_replies_with_javascript_and_the_form_moves_under_the_comment(demo_site, new_page):
     base, thread = demo_site
     parent = thread.comments.visible().filter(parent=None).first()
     page = new_page()
@@ -88,14 +89,18 @@ def test_guest_comments_and_replies_without_javascript(demo_site, new_page):
     page.click("#submit")
     page.wait_for_url(f"**{thread.url}#comment-*")
     first = Comment.objects.get(text="Posted with scripts off.")
-    assert "Your comment is awaiting moderation." in page.locator(
-        f"#comment-{first.pk}").inner_text()
+    assert (
+        "Your comment is awaiting moderation." in page.locator(f"#comment-{first.pk}").inner_text()
+    )
 
     page.click(f"#comment-{parent.pk} .comment-reply-link >> nth=0")
     assert f"replytocom={parent.pk}" in page.url
     assert page.locator(f"#comment-{parent.pk} #respond").count() == 1
-    assert page.locator("#reply-title").inner_text().startswith(
-        f"Leave a Reply to {parent.author_name}")
+    assert (
+        page.locator("#reply-title")
+        .inner_text()
+        .startswith(f"Leave a Reply to {parent.author_name}")
+    )
     page.fill("#comment", "A reply with scripts off.")
     page.click("#submit")
     # The confirmation page fills in the details this browser used last time.
@@ -174,8 +179,10 @@ def test_cross_site_form_cannot_post_a_comment_for_a_signed_in_reader(
         "</form><script>document.getElementById('f').submit()</script>"
     )
     response_status = []
-    page.on("response", lambda r: response_status.append(r.status)
-            if r.url.endswith("/comments/post/") else None)
+    page.on(
+        "response",
+        lambda r: response_status.append(r.status) if r.url.endswith("/comments/post/") else None,
+    )
     page.goto(f"{evil}/attack")
     page.wait_for_load_state("networkidle")
     assert response_status == [403]

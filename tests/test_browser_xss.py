@@ -9,8 +9,10 @@ from broadsheet.comments.models import Comment
 
 from .payloads import NAME_PAYLOADS, URL_PAYLOADS, XSS_PAYLOADS, load_blns
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 # Fire every handler a payload could have hidden: hover, focus, pointer and animation events.
 PROVOKE = """() => {
@@ -34,15 +36,25 @@ def _hostile_comments(thread):
     rows = []
     now = timezone.now()
     for n, text in enumerate(texts):
-        rows.append(Comment(
-            thread=thread, status=Comment.Status.APPROVED, text=text, created_at=now,
-            author_name=NAME_PAYLOADS[n % len(NAME_PAYLOADS)],
-            author_email=f"reader{n}@example.org",
-            # Stored raw, as an import could bring them: the output must still be safe.
-            author_url=URL_PAYLOADS[n % len(URL_PAYLOADS)],
-        ))
-        pending = Comment(**{f.attname: getattr(rows[-1], f.attname)
-                             for f in Comment._meta.concrete_fields if f.attname != "id"})
+        rows.append(
+            Comment(
+                thread=thread,
+                status=Comment.Status.APPROVED,
+                text=text,
+                created_at=now,
+                author_name=NAME_PAYLOADS[n % len(NAME_PAYLOADS)],
+                author_email=f"reader{n}@example.org",
+                # Stored raw, as an import could bring them: the output must still be safe.
+                author_url=URL_PAYLOADS[n % len(URL_PAYLOADS)],
+            )
+        )
+        pending = Comment(
+            **{
+                f.attname: getattr(rows[-1], f.attname)
+                for f in Comment._meta.concrete_fields
+                if f.attname != "id"
+            }
+        )
         pending.status = Comment.Status.PENDING
         rows.append(pending)
     Comment.objects.bulk_create(rows)
@@ -88,8 +100,10 @@ def test_hostile_comments_do_not_execute_on_the_article_page(demo_site, hostile_
     tried = _hostile_comments(thread)
     page = hostile_page()
     elements, calls, dialogs = _executed(page, f"{base}{thread.url}")
-    print(f"\nX01 article page: {tried} payloads, {elements} elements provoked, "
-          f"{len(calls) + len(dialogs)} executed")
+    print(
+        f"\nX01 article page: {tried} payloads, {elements} elements provoked, "
+        f"{len(calls) + len(dialogs)} executed"
+    )
     assert page.locator(".comment-list > li").count() >= tried
     assert calls == [] and dialogs == []
 

@@ -137,8 +137,9 @@ BAD_INPUT = [
 ]
 
 
-@pytest.mark.parametrize(("case", "overrides", "field", "message"), BAD_INPUT,
-                         ids=[c[0] for c in BAD_INPUT])
+@pytest.mark.parametrize(
+    ("case", "overrides", "field", "message"), BAD_INPUT, ids=[c[0] for c in BAD_INPUT]
+)
 def test_bad_input_is_reported_next_to_its_field_and_text_is_kept(
     client, thread_factory, comment_data, case, overrides, field, message
 ):
@@ -163,9 +164,7 @@ def test_reply_to_a_missing_comment_is_rejected(client, thread_factory, comment_
     assert Comment.objects.count() == 0
 
 
-def test_reply_to_a_held_comment_is_rejected(
-    client, thread_factory, comment_data, comment_factory
-):
+def test_reply_to_a_held_comment_is_rejected(client, thread_factory, comment_data, comment_factory):
     thread = thread_factory()
     held = comment_factory(thread, status=Comment.Status.PENDING)
     response = post(client, comment_data(thread, comment_parent=held.pk, comment="Kept text."))
@@ -209,8 +208,9 @@ def test_comment_on_a_closed_article_is_rejected_with_text_kept(
 
 
 def test_comment_on_a_missing_thread_gives_the_text_back(client, db):
-    response = client.post(POST, {"thread": 424242, "comment": "Kept text.", "author": "A",
-                                  "email": "a@example.org"})
+    response = client.post(
+        POST, {"thread": 424242, "comment": "Kept text.", "author": "A", "email": "a@example.org"}
+    )
     assert response.status_code == 404
     assert "Kept text.</textarea>" in response.content.decode()
 
@@ -257,8 +257,11 @@ def test_session_endpoint_returns_token_and_remembered_details_privately(
     response = client.get(reverse("comments:session"))
     data = response.json()
     assert data["csrf_token"]
-    assert data["guest"] == {"name": "Ana Reader", "email": "ana@example.org",
-                             "url": "https://ana.example"}
+    assert data["guest"] == {
+        "name": "Ana Reader",
+        "email": "ana@example.org",
+        "url": "https://ana.example",
+    }
     assert "private" in response["Cache-Control"]
     assert "no-store" in response["Cache-Control"]
 
@@ -289,6 +292,7 @@ def test_forged_forwarded_for_is_ignored_without_trusted_proxy(
     client, thread_factory, comment_data
 ):
     thread = thread_factory()
-    client.post(POST, comment_data(thread), REMOTE_ADDR="127.9.9.9",
-                HTTP_X_FORWARDED_FOR="127.66.6.6")
+    client.post(
+        POST, comment_data(thread), REMOTE_ADDR="127.9.9.9", HTTP_X_FORWARDED_FOR="127.66.6.6"
+    )
     assert Comment.objects.get().ip_address == "127.9.9.9"

@@ -29,8 +29,12 @@ def test_cross_site_post_for_a_signed_in_reader_is_forbidden(
     thread = thread_factory()
     victim = Client(enforce_csrf_checks=True)
     victim.force_login(user_factory())
-    response = victim.post(POST, comment_data(thread, comment="Forged."),
-                           HTTP_ORIGIN="http://evil.test", HTTP_SEC_FETCH_SITE="cross-site")
+    response = victim.post(
+        POST,
+        comment_data(thread, comment="Forged."),
+        HTTP_ORIGIN="http://evil.test",
+        HTTP_SEC_FETCH_SITE="cross-site",
+    )
     assert response.status_code == 403
     assert Comment.objects.count() == 0
     assert b"Forged." not in response.content
@@ -72,8 +76,9 @@ def test_post_with_the_session_endpoint_token_is_stored(thread_factory, comment_
     thread = thread_factory()
     browser = Client(enforce_csrf_checks=True)
     token = _token_for(browser)
-    response = browser.post(POST, comment_data(thread, csrfmiddlewaretoken=token),
-                            HTTP_ORIGIN="http://testserver")
+    response = browser.post(
+        POST, comment_data(thread, csrfmiddlewaretoken=token), HTTP_ORIGIN="http://testserver"
+    )
     assert response.status_code == 303
     assert Comment.objects.count() == 1
 
@@ -163,7 +168,10 @@ def test_production_settings_pass_the_deploy_check(tmp_path):
         env.pop(name, None)
     result = subprocess.run(
         [sys.executable, "-m", "broadsheet.cli", "check", "--deploy", "--fail-level", "WARNING"],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout

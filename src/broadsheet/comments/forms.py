@@ -19,24 +19,32 @@ class CommentForm(forms.Form):
     UTF-8 bytes, the MySQL TEXT limit WordPress has) and reports it: never cut silently."""
 
     comment = forms.CharField(
-        label="Comment", strip=False, widget=forms.Textarea(attrs={"rows": 8, "cols": 45}),
+        label="Comment",
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 8, "cols": 45}),
         error_messages={"required": "Please type your comment."},
     )
     email = forms.CharField(
-        label="Email", error_messages={"required": "Please enter your email address."},
+        label="Email",
+        error_messages={"required": "Please enter your email address."},
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
     author = forms.CharField(
-        label="Name", error_messages={"required": "Please enter your name."},
+        label="Name",
+        error_messages={"required": "Please enter your name."},
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
     url = forms.CharField(
-        label="Website", required=False,
+        label="Website",
+        required=False,
         widget=forms.TextInput(attrs={"autocomplete": "url", "inputmode": "url"}),
     )
     thread = forms.IntegerField(min_value=1, max_value=DB_INT_MAX, widget=forms.HiddenInput)
     comment_parent = forms.IntegerField(
-        required=False, min_value=0, max_value=DB_INT_MAX, widget=forms.HiddenInput,
+        required=False,
+        min_value=0,
+        max_value=DB_INT_MAX,
+        widget=forms.HiddenInput,
         error_messages={"invalid": "The comment you are replying to does not exist."},
     )
     submission_key = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)

@@ -58,7 +58,9 @@ class CommentQuerySet(models.QuerySet):
 
     def search(self, query: str):
         return self.filter(
-            Q(text__icontains=query) | Q(author_name__icontains=query) | Q(author_email__iexact=query)
+            Q(text__icontains=query)
+            | Q(author_name__icontains=query)
+            | Q(author_email__iexact=query)
         )
 
 
@@ -110,6 +112,9 @@ class Comment(models.Model):
     def __str__(self) -> str:
         return f"{self.author_name}: {html_policy.excerpt(self.text, 60)}"
 
+    def get_absolute_url(self) -> str:
+        return reverse("comments:permalink", args=[self.pk])
+
     @cached_property
     def html(self) -> str:
         return mark_safe(html_policy.render_comment(self.text))  # noqa: S308 — sanitized
@@ -126,6 +131,3 @@ class Comment(models.Model):
     @property
     def anchor(self) -> str:
         return f"comment-{self.pk}"
-
-    def get_absolute_url(self) -> str:
-        return reverse("comments:permalink", args=[self.pk])

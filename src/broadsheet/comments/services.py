@@ -31,8 +31,9 @@ class PostResult:
     created: bool  # False when the same submission had already been stored
 
 
-def sync_thread(*, url: str, page_id: int | None = None, title: str = "", is_open: bool = True
-                ) -> Thread:
+def sync_thread(
+    *, url: str, page_id: int | None = None, title: str = "", is_open: bool = True
+) -> Thread:
     """Create or update the thread of a page (or of any canonical URL), keyed by page id when
     there is one so the thread follows a page whose address changes."""
     with transaction.atomic():
@@ -68,8 +69,9 @@ def stored_ip(ip: str | None) -> str | None:
     return str(address)
 
 
-def submission_fingerprint(*, client_key: str, thread: Thread, parent: Comment | None,
-                           text: str) -> str:
+def submission_fingerprint(
+    *, client_key: str, thread: Thread, parent: Comment | None, text: str
+) -> str:
     """One key per submitted form: the same form sent twice maps to the same comment."""
     material = "\x1f".join([client_key, str(thread.pk), str(parent.pk if parent else ""), text])
     return hashlib.sha256(material.encode()).hexdigest()
@@ -180,8 +182,9 @@ def moderate(*, comment_ids: Iterable[int], action: str, moderator) -> int:
         return comments.update(status=status, updated_at=timezone.now())
 
 
-def edit_comment(*, comment: Comment, moderator, text: str, author_name: str, author_url: str
-                 ) -> Comment:
+def edit_comment(
+    *, comment: Comment, moderator, text: str, author_name: str, author_url: str
+) -> Comment:
     """A moderator corrects a comment's text, name or website."""
     if not moderator.has_perm("comments.moderate_comment"):
         raise PermissionError("Only moderators may edit comments.")

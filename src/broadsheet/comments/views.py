@@ -54,8 +54,13 @@ def _form_page(request, *, form, thread, status, confirm=False, parent=None) -> 
     response = render(
         request,
         "comments/form_page.html",
-        {"form": form, "thread": thread, "confirm": confirm, "reply_to": parent,
-         "thread_url": _thread_url(thread)},
+        {
+            "form": form,
+            "thread": thread,
+            "confirm": confirm,
+            "reply_to": parent,
+            "thread_url": _thread_url(thread),
+        },
         status=status,
     )
     add_never_cache_headers(response)
@@ -74,7 +79,9 @@ def post_comment(request: HttpRequest) -> HttpResponse:
     )
     if thread is None:
         return render(
-            request, "comments/no_thread.html", {"text": request.POST.get("comment", "")},
+            request,
+            "comments/no_thread.html",
+            {"text": request.POST.get("comment", "")},
             status=404,
         )
     parent_id = request.POST.get("comment_parent", "")
@@ -98,8 +105,9 @@ def post_comment(request: HttpRequest) -> HttpResponse:
                 data[field] = remembered[key]
         form = CommentForm(data, require_identity=not request.user.is_authenticated)
         form.is_valid()
-        return _form_page(request, form=form, thread=thread, status=403, confirm=True,
-                          parent=parent)
+        return _form_page(
+            request, form=form, thread=thread, status=403, confirm=True, parent=parent
+        )
 
     if not form.is_valid():
         return _form_page(request, form=form, thread=thread, status=400, parent=parent)
@@ -126,10 +134,10 @@ def post_comment(request: HttpRequest) -> HttpResponse:
             is_moderator=bool(user and user.has_perm("comments.moderate_comment")),
         )
     except services.CommentRejected as rejection:
-        form.add_error(rejection.field if rejection.field in form.fields else None,
-                       rejection.message)
-        return _form_page(request, form=form, thread=thread, status=rejection.status,
-                          parent=parent)
+        form.add_error(
+            rejection.field if rejection.field in form.fields else None, rejection.message
+        )
+        return _form_page(request, form=form, thread=thread, status=rejection.status, parent=parent)
 
     comment = result.comment
     response = HttpResponseRedirect(_thread_url(thread, comment.anchor), status=303)
@@ -151,9 +159,7 @@ def session(request: HttpRequest) -> HttpResponse:
     data = {
         "csrf_token": get_token(request),
         "user": (
-            {"name": user.get_full_name() or user.get_username()}
-            if user.is_authenticated
-            else None
+            {"name": user.get_full_name() or user.get_username()} if user.is_authenticated else None
         ),
         "guest": cookies.remembered_guest(request) if not user.is_authenticated else None,
         "submission_key": secrets.token_hex(16),

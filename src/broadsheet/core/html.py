@@ -110,8 +110,11 @@ def excerpt(text: str, length: int = 140) -> SafeString:
 
 
 _SCRIPT_ESCAPES = {
-    ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
-    0x2028: "\\u2028", 0x2029: "\\u2029",
+    ord("<"): "\\u003c",
+    ord(">"): "\\u003e",
+    ord("&"): "\\u0026",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
 }
 
 

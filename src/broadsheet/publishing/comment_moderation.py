@@ -17,10 +17,20 @@ from broadsheet.comments import services
 from broadsheet.comments.forms import CommentForm
 from broadsheet.comments.models import Comment, Thread
 
-STATUS_TABS = [("pending", "Pending"), ("approved", "Approved"), ("spam", "Spam"),
-               ("trash", "Trash"), ("all", "All")]
-BULK_ACTIONS = [("approve", "Approve"), ("unapprove", "Unapprove"), ("spam", "Mark as spam"),
-                ("trash", "Move to trash"), ("delete", "Delete for ever")]
+STATUS_TABS = [
+    ("pending", "Pending"),
+    ("approved", "Approved"),
+    ("spam", "Spam"),
+    ("trash", "Trash"),
+    ("all", "All"),
+]
+BULK_ACTIONS = [
+    ("approve", "Approve"),
+    ("unapprove", "Unapprove"),
+    ("spam", "Mark as spam"),
+    ("trash", "Move to trash"),
+    ("delete", "Delete for ever"),
+]
 
 
 def _require_moderator(request: HttpRequest) -> None:
@@ -87,8 +97,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
 class ModeratorEditForm(forms.Form):
     author_name = forms.CharField(label="Name", max_length=245)
     author_url = forms.CharField(label="Website", required=False)
-    text = forms.CharField(label="Comment", widget=forms.Textarea(attrs={"rows": 10}),
-                           strip=False)
+    text = forms.CharField(label="Comment", widget=forms.Textarea(attrs={"rows": 10}), strip=False)
 
     def clean_author_url(self) -> str:
         form = CommentForm(data={"url": self.cleaned_data["author_url"]})
@@ -114,7 +123,15 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, "Comment saved.")
             return redirect(_back(request))
     else:
-        form = ModeratorEditForm(initial={"author_name": comment.author_name,
-                                          "author_url": comment.author_url, "text": comment.text})
-    return render(request, "publishing/admin/comment_edit.html",
-                  {"comment": comment, "form": form, "next": request.GET.get("next", "")})
+        form = ModeratorEditForm(
+            initial={
+                "author_name": comment.author_name,
+                "author_url": comment.author_url,
+                "text": comment.text,
+            }
+        )
+    return render(
+        request,
+        "publishing/admin/comment_edit.html",
+        {"comment": comment, "form": form, "next": request.GET.get("next", "")},
+    )

@@ -24,11 +24,18 @@ class CommentsMenuItem(MenuItem):
     def render_component(self, request):
         pending = Comment.objects.pending().count()
         label = f"Comments ({pending} pending)" if pending else "Comments"
-        return LinkMenuItemComponent(self.name, label, self.url, icon_name=self.icon_name,
-                                     classname=self.classname, attrs=self.attrs)
+        return LinkMenuItemComponent(
+            self.name,
+            label,
+            self.url,
+            icon_name=self.icon_name,
+            classname=self.classname,
+            attrs=self.attrs,
+        )
 
 
 @hooks.register("register_admin_menu_item")
 def comments_menu_item():
-    return CommentsMenuItem("Comments", reverse("comment_moderation:queue"), icon_name="comment",
-                            order=250)
+    return CommentsMenuItem(
+        "Comments", reverse("comment_moderation:queue"), icon_name="comment", order=250
+    )
