@@ -179,3 +179,31 @@ def test_security_headers_are_on_every_route(article, client, settings, route):
         assert "script-src 'self'" in csp and "unsafe-inline" not in csp
         assert response["X-Frame-Options"] == "DENY"
     assert response["Cross-Origin-Opener-Policy"] == "same-origin-allow-popups"
+
+
+def _article_page(thread):
+    from broadsheet.publishing.models import ArticlePage
+
+    return ArticlePage.objects.get(pk=thread.page_id)
+
+
+def test_unpublished_article_takes_no_comments(article, client, comment_data):
+    _article_page(article).unpublish()
+    response = client.post(reverse("comments:post"), comment_data(article, comment="Late."))
+    assert response.status_code == 403
+    assert "Comments are closed on this article." in response.content.decode()
+    assert not Comment.objects.filter(text="Late.").exists()
+
+
+def test_private_article_takes_no_comments_until_made_public_again(article, client, comment_data):
+    from wagtail.models import PageViewRestriction
+
+    restriction = PageViewRestriction.objects.create(
+        page=_article_page(article), restriction_type=PageViewRestriction.LOGIN
+    )
+    response = client.post(reverse("comments:post"), comment_data(article, comment="Private."))
+    assert response.status_code == 403
+    assert not Comment.objects.filter(text="Private.").exists()
+    restriction.delete()
+    response = client.post(reverse("comments:post"), comment_data(article, comment="Public."))
+    assert response.status_code == 303

@@ -574,6 +574,13 @@ class ArticlePage(Page):
             return None
         return ArticlePage.objects.published().filter(pk=self.original_article_id).first()
 
+    def accepts_comments(self) -> bool:
+        """Rule: readers may comment only on a live, public article that allows comments.
+        A draft, unpublished or private (view-restricted) article takes no comments."""
+        if not (self.allow_comments and self.live and self.pk):
+            return False
+        return not self.get_view_restrictions().exists()
+
     def prefetch_for_display(self) -> None:
         """Bylines, sections and tags in one query each, however many there are."""
         prefetch_related_objects(
@@ -618,9 +625,8 @@ class ArticlePage(Page):
             thread_url=self.get_url(request) or self.url_path,
             page_id=self.pk,
             title=self.title,
-            # Same rule as signals.sync_discussion: only a live article takes comments, so
-            # previewing a draft never opens its thread. (Every page served to readers is live.)
-            is_open=self.allow_comments and self.live,
+            # Same rule as signals.sync_discussion, so previewing a draft never opens its thread.
+            is_open=self.accepts_comments(),
             reply_to=request.GET.get("replytocom"),
             request=request,
         )

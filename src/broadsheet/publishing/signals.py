@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models.signals import post_delete, post_save
+from wagtail.models import PageViewRestriction
 from wagtail.signals import page_published, page_unpublished
 
 from broadsheet.comments import services
 
 
 def sync_discussion(sender: type, instance: Any, **kwargs: Any) -> None:
-    """Rule: an article's discussion is open only while the article is live and allows
-    comments; the thread follows the article's current address and title."""
+    """Rule: an article's discussion is open only while the article is live, public and allows
+    comments (``ArticlePage.accepts_comments``); the thread follows its address and title."""
     page = instance
     # The site-relative address, as ``ArticlePage.get_context`` gives it to the discussion when a
     # reader is on the article's own site.
@@ -20,8 +22,17 @@ def sync_discussion(sender: type, instance: Any, **kwargs: Any) -> None:
         url=(parts[2] if parts and parts[2] else None) or page.url_path,
         page_id=page.pk,
         title=page.title,
-        is_open=page.allow_comments and page.live,
+        is_open=page.accepts_comments(),
     )
+
+
+def sync_restricted(sender: type, instance: Any, **kwargs: Any) -> None:
+    """A privacy setting on a page closes (or reopens) the discussions of the articles under
+    it: a private article takes no comments."""
+    from .models import ArticlePage
+
+    for article in ArticlePage.objects.descendant_of(instance.page, inclusive=True):
+        sync_discussion(ArticlePage, article)
 
 
 def connect() -> None:
@@ -33,3 +44,9 @@ def connect() -> None:
     page_unpublished.connect(
         sync_discussion, sender=ArticlePage, dispatch_uid="publishing-sync-on-unpublish"
     )
+    for signal in (post_save, post_delete):
+        signal.connect(
+            sync_restricted,
+            sender=PageViewRestriction,
+            dispatch_uid=f"publishing-sync-on-restriction-{signal is post_save}",
+        )
