@@ -42,7 +42,6 @@ class Discussion:
     reply_to: Comment | None = None
     form: CommentForm | None = None
     max_depth: int = 5
-    personal: bool = False  # shows something only this browser may see
 
 
 def _thread_for(*, thread_url: str, page_id: int | None, title: str, is_open: bool) -> Thread:
@@ -87,7 +86,6 @@ def discussion_for(
     comments = list(Comment.objects.visible().for_thread(thread))
     visible_count = len(comments)
     pending_ids: set[int] = set()
-    personal = False
     if request is not None:
         own = cookies.pending_ids(request)
         browser_key = cookies.browser_key(request)
@@ -100,7 +98,6 @@ def discussion_for(
             )
             pending_ids = {c.pk for c in mine}
             comments = sorted(comments + mine, key=lambda c: (c.created_at, c.pk))
-            personal = True
 
     ordered = _ordered(comments)
     entries = []
@@ -123,7 +120,6 @@ def discussion_for(
         entries=entries,
         count=visible_count,
         max_depth=settings.COMMENTS_MAX_DEPTH,
-        personal=personal,
     )
     if reply_to and reply_to.isascii() and reply_to.isdigit() and len(reply_to) < 20:
         target = next(
