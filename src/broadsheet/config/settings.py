@@ -107,6 +107,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "wagtail.contrib.settings.context_processors.settings",
                 "broadsheet.core.context_processors.site",
+                "broadsheet.publishing.context_processors.chrome",
             ],
         },
     },
