@@ -207,3 +207,40 @@ def test_private_article_takes_no_comments_until_made_public_again(article, clie
     restriction.delete()
     response = client.post(reverse("comments:post"), comment_data(article, comment="Public."))
     assert response.status_code == 303
+
+
+def test_a_returning_commenter_gets_the_same_bytes_as_a_new_reader(article, comment_data):
+    returning = Client()
+    returning.post(reverse("comments:post"), comment_data(article, comment="Earlier."))
+    Comment.objects.filter(text="Earlier.").update(status=Comment.Status.APPROVED)
+    returning.get(reverse("comments:session"))  # sets the CSRF cookie, as the page script does
+    del returning.cookies["bs_pending"]  # nothing of theirs is held any more
+    assert {"bs_commenter", "bs_guest", "csrftoken"} <= set(returning.cookies)
+    assert returning.get(article.url).content == Client().get(article.url).content
+
+
+def test_preview_of_a_draft_changes_nothing_public(article, client, user_factory):
+    from django.test import RequestFactory
+
+    page = _article_page(article)
+    page.title = "EMBARGOED draft headline"
+    page.allow_comments = False
+    page.save_revision()
+    request = RequestFactory().get(article.url)
+    request.user = user_factory()
+    page.make_preview_request(request)
+    article.refresh_from_db()
+    assert article.title.startswith("Greetings from Lugansk")
+    assert article.is_open
+
+
+def test_pending_cookie_is_dropped_once_nothing_is_waiting(article, comment_data):
+    author = Client()
+    author.post(reverse("comments:post"), comment_data(article, comment="Held for review."))
+    still_waiting = author.get(article.url)
+    assert "bs_pending" not in still_waiting.cookies  # kept while the comment waits
+    Comment.objects.filter(text="Held for review.").update(status=Comment.Status.APPROVED)
+    approved = author.get(article.url)
+    assert approved.cookies["bs_pending"].value == ""  # deleted
+    assert "Your comment is awaiting moderation." not in approved.content.decode()
+    assert author.get(article.url).content == Client().get(article.url).content

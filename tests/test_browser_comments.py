@@ -178,14 +178,15 @@ def test_cross_site_form_cannot_post_a_comment_for_a_signed_in_reader(
         '<input name="author" value="Victim"><input name="email" value="victim@example.org">'
         "</form><script>document.getElementById('f').submit()</script>"
     )
-    response_status = []
+    responses = []
     page.on(
-        "response",
-        lambda r: response_status.append(r.status) if r.url.endswith("/comments/post/") else None,
+        "response", lambda r: responses.append(r) if r.url.endswith("/comments/post/") else None
     )
     page.goto(f"{evil}/attack")
     page.wait_for_load_state("networkidle")
-    assert response_status == [403]
+    assert [r.status for r in responses] == [403]
+    # Refused as cross-site outright: no confirmation form carrying the forged text.
+    assert responses[0].text() == "Forbidden: comments can only be posted from this site."
     assert not Comment.objects.filter(text="Forged comment").exists()
 
 

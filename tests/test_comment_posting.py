@@ -296,3 +296,69 @@ def test_forged_forwarded_for_is_ignored_without_trusted_proxy(
         POST, comment_data(thread), REMOTE_ADDR="127.9.9.9", HTTP_X_FORWARDED_FOR="127.66.6.6"
     )
     assert Comment.objects.get().ip_address == "127.9.9.9"
+
+
+def test_two_written_links_count_as_two_and_a_trusted_comment_goes_live(
+    client, thread_factory, comment_data
+):
+    thread = thread_factory()
+    post(client, comment_data(thread))
+    Comment.objects.update(status=Comment.Status.APPROVED)
+    text = 'Read <a href="https://a.example/">this</a> and <a href="https://b.example/">that</a>.'
+    post(client, comment_data(thread, comment=text))
+    assert Comment.objects.get(text=text).status == Comment.Status.APPROVED
+
+
+def test_three_written_links_are_held(client, thread_factory, comment_data):
+    thread = thread_factory()
+    post(client, comment_data(thread))
+    Comment.objects.update(status=Comment.Status.APPROVED)
+    text = "".join(f'<a href="https://{c}.example/">{c}</a> ' for c in "abc")
+    post(client, comment_data(thread, comment=text))
+    held = Comment.objects.get(text=text)
+    assert held.moderation_reasons == ["more than 2 links (3)"]
+
+
+def test_reply_to_a_comment_removed_meanwhile_can_be_sent_as_a_new_comment(
+    client, thread_factory, comment_data, comment_factory
+):
+    thread = thread_factory()
+    gone = comment_factory(thread, status=Comment.Status.TRASH)
+    response = post(client, comment_data(thread, comment_parent=gone.pk, comment="Kept."))
+    body = response.content.decode()
+    assert "If you send it again, it will be posted as a new comment." in body
+    assert 'name="comment_parent" id="comment_parent" value="0"' in body
+    resent = post(client, comment_data(thread, comment_parent=0, comment="Kept."))
+    assert resent.status_code == 303
+    assert Comment.objects.get(text="Kept.").parent is None
+
+
+def test_errors_of_hidden_fields_are_shown_and_a_bad_key_is_replaced(
+    client, thread_factory, comment_data
+):
+    thread = thread_factory()
+    response = post(client, comment_data(thread, submission_key="k" * 65, comment="Kept."))
+    body = response.content.decode()
+    assert response.status_code == 400
+    assert "at most 64 characters" in body
+    assert 'id="submission_key" value="' + "k" * 65 not in body
+    assert "Kept.</textarea>" in body
+
+
+def test_avatar_is_drawn_locally_and_carries_nothing_derived_from_the_email(
+    thread_factory, comment_factory
+):
+    import hashlib
+
+    comment = comment_factory(thread_factory(), name="Ana", email="Secret@Example.org")
+    url = comment.avatar_url
+    assert url.startswith("data:image/svg+xml,")
+    for digest in (hashlib.sha256, hashlib.md5):
+        assert digest(b"secret@example.org").hexdigest() not in url
+    assert "A" in url
+
+
+def test_gravatar_can_be_chosen(thread_factory, comment_factory, settings):
+    settings.COMMENTS_AVATARS = "gravatar"
+    comment = comment_factory(thread_factory(), email="ana@example.org")
+    assert comment.avatar_url.startswith("https://www.gravatar.com/avatar/")

@@ -43,9 +43,24 @@ def test_cross_site_post_for_a_signed_in_reader_is_forbidden(
 def test_cross_site_post_with_only_an_origin_header_is_forbidden(thread_factory, comment_data):
     thread = thread_factory()
     browser = Client(enforce_csrf_checks=True)
-    response = browser.post(POST, comment_data(thread), HTTP_ORIGIN="http://evil.test")
+    response = browser.post(
+        POST, comment_data(thread, comment="Forged."), HTTP_ORIGIN="http://evil.test"
+    )
     assert response.status_code == 403
+    assert response.content == b"Forbidden: comments can only be posted from this site."
     assert Comment.objects.count() == 0
+
+
+def test_post_from_a_trusted_origin_without_token_gets_the_confirmation_page(
+    thread_factory, comment_data, settings
+):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://news.example.org"]
+    thread = thread_factory()
+    response = Client(enforce_csrf_checks=True).post(
+        POST, comment_data(thread, comment="Kept."), HTTP_ORIGIN="https://news.example.org"
+    )
+    assert response.status_code == 403
+    assert "Kept.</textarea>" in response.content.decode()
 
 
 def test_post_without_token_or_cookie_stores_nothing_and_asks_to_confirm(
@@ -88,7 +103,7 @@ def test_token_from_another_browser_is_refused(thread_factory, comment_data):
     attacker, victim = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
     stolen = _token_for(attacker)
     _token_for(victim)
-    response = victim.post(POST, comment_data(thread, csrfmiddlewaretoken=stolen + "x"))
+    response = victim.post(POST, comment_data(thread, csrfmiddlewaretoken=stolen))
     assert response.status_code == 403
     assert Comment.objects.count() == 0
 
@@ -107,16 +122,35 @@ def test_same_form_sent_twice_makes_one_comment_and_the_same_redirect(
     assert first["Location"] == second["Location"]
 
 
-def test_resubmitting_without_a_key_from_the_same_browser_is_one_comment(
+def test_resubmitting_the_same_form_from_the_same_browser_is_one_comment(
     thread_factory, comment_data
 ):
     thread = thread_factory()
     browser = Client(enforce_csrf_checks=True)
-    token = _token_for(browser)
-    data = comment_data(thread, csrfmiddlewaretoken=token)
-    browser.post(POST, data)
-    browser.post(POST, data)  # browser back + resubmit
+    session = browser.get(reverse("comments:session")).json()  # what comments.js fetches
+    data = comment_data(
+        thread, csrfmiddlewaretoken=session["csrf_token"], submission_key=session["submission_key"]
+    )
+    first = browser.post(POST, data)
+    second = browser.post(POST, data)  # browser back + resubmit
     assert Comment.objects.count() == 1
+    assert first["Location"] == second["Location"]
+
+
+def test_another_browser_replaying_a_form_key_gets_its_own_comment_not_the_first(
+    thread_factory, comment_data
+):
+    thread = thread_factory()
+    author, replayer = Client(), Client()
+    key = author.get(reverse("comments:session")).json()["submission_key"]
+    replayer.get(reverse("comments:session"))
+    data = comment_data(thread, submission_key=key)
+    first = author.post(POST, data)
+    second = replayer.post(POST, {**data, "author": "Someone Else", "email": "else@example.org"})
+    assert Comment.objects.count() == 2
+    assert first["Location"] != second["Location"]
+    remembered = replayer.get(reverse("comments:session")).json()["guest"]
+    assert remembered["email"] == "else@example.org"
 
 
 def test_two_different_forms_with_the_same_text_from_two_readers_are_two_comments(
@@ -131,12 +165,15 @@ def test_two_different_forms_with_the_same_text_from_two_readers_are_two_comment
 @pytest.mark.django_db(transaction=True)
 def test_parallel_identical_posts_make_exactly_one_comment(thread_factory, comment_data):
     thread = thread_factory()
-    data = comment_data(thread, submission_key=secrets.token_hex(16))
+    page = Client()  # one first-time commenter's browser, clicking "Post Comment" 4 times
+    session = page.get(reverse("comments:session")).json()
+    data = comment_data(thread, submission_key=session["submission_key"])
     barrier = threading.Barrier(4)
     responses = []
 
     def send():
         client = Client()
+        client.cookies = page.cookies
         barrier.wait()
         responses.append(client.post(POST, data))
         connections.close_all()

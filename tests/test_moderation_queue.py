@@ -150,3 +150,38 @@ def test_members_of_wagtails_moderators_group_can_moderate(queue_data):
     client = Client()
     client.force_login(user)
     assert "Held 0" in client.get(QUEUE).content.decode()
+
+
+def test_unapprove_takes_a_comment_off_the_page(moderator_client, queue_data):
+    approved = queue_data["approved"]
+    moderator_client.post(BULK, {"action": "unapprove", "ids": [approved.pk]})
+    approved.refresh_from_db()
+    assert approved.status == Comment.Status.PENDING
+
+
+def test_deleting_a_comment_for_ever_keeps_its_replies(
+    moderator_client, thread_factory, comment_factory
+):
+    thread = thread_factory()
+    top = comment_factory(thread, text="Top")
+    middle = comment_factory(thread, parent=top, text="Middle")
+    reply = comment_factory(thread, parent=middle, text="Reply")
+    deeper = comment_factory(thread, parent=reply, text="Deeper")
+    response = moderator_client.post(BULK, {"action": "delete", "ids": [middle.pk]}, follow=True)
+    assert "1 comment: delete for ever done." in response.content.decode()
+    reply.refresh_from_db()
+    deeper.refresh_from_db()
+    assert (reply.parent_id, reply.depth) == (top.pk, 2)
+    assert (deeper.parent_id, deeper.depth) == (reply.pk, 3)
+    assert not Comment.objects.filter(pk=middle.pk).exists()
+
+
+def test_moderator_edit_keeps_the_readers_length_limits(moderator_client, queue_data):
+    comment = queue_data["pending"][0]
+    url = reverse("comment_moderation:edit", args=[comment.pk])
+    response = moderator_client.post(
+        url, {"author_name": "X", "author_url": "", "text": "é" * 65_526}
+    )
+    assert "the limit is 65,535 bytes" in response.content.decode()
+    comment.refresh_from_db()
+    assert comment.text == "Held 0"

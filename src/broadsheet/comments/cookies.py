@@ -22,7 +22,6 @@ PENDING = "bs_pending"
 SALT = "broadsheet.comments.cookies"
 YEAR = 365 * 24 * 3600
 WEEK = 7 * 24 * 3600
-PERSONAL_COOKIES = (PENDING,)
 
 
 def _get(request: HttpRequest, name: str, max_age: int) -> str | None:

@@ -1,23 +1,65 @@
-"""The "Leave a Reply" form: field rules only (lengths, formats). Thread rules live in services."""
+"""The "Leave a Reply" form: field rules only (lengths, formats). Thread rules live in services.
+
+The field rules are functions, so the moderators' edit form applies the very same ones.
+"""
 
 from __future__ import annotations
 
 from django import forms
-from django.core.validators import ProhibitNullCharactersValidator
 
 from broadsheet.core.html import safe_url
 
 from .models import DB_INT_MAX, EMAIL_MAX, NAME_MAX, TEXT_MAX, URL_MAX
 
+TEXT_MAX_BYTES = 65535  # MySQL TEXT, as WordPress stores comments
 
-def _length_error(label: str, limit: int, value: str) -> str:
-    return f"{label} is too long: {len(value):,} characters; the limit is {limit:,}."
+
+def check_length(label: str, value: str, limit: int) -> str:
+    """Lengths are checked on what will be stored and reported: never cut silently."""
+    if len(value) > limit:
+        raise forms.ValidationError(
+            f"{label} is too long: {len(value):,} characters; the limit is {limit:,}."
+        )
+    return value
+
+
+def clean_text(text: str) -> str:
+    if not text.strip():
+        raise forms.ValidationError("Please type your comment.")
+    size = len(text.encode("utf-8"))
+    if size > TEXT_MAX_BYTES:
+        raise forms.ValidationError(
+            f"Your comment is too long: {size:,} bytes; the limit is {TEXT_MAX_BYTES:,} bytes."
+        )
+    return check_length("Your comment", text, TEXT_MAX)
+
+
+def clean_name(name: str) -> str:
+    return check_length("Your name", name, NAME_MAX)
+
+
+def clean_website(url: str) -> str:
+    """An http(s) address (``https://`` added when no scheme was typed), or ""."""
+    url = url.strip()
+    if not url:
+        return ""
+    if "://" not in url and not url.startswith("//"):
+        url = "https://" + url
+    try:
+        url = forms.URLField(assume_scheme="https").clean(url)
+    except forms.ValidationError:
+        url = ""
+    if not safe_url(url):
+        raise forms.ValidationError(
+            "Please enter a web address starting with http:// or https://, "
+            "like https://example.org."
+        )
+    # Measured on what will be stored, after any scheme was added.
+    return check_length("Your website address", url, URL_MAX)
 
 
 class CommentForm(forms.Form):
-    """Checks every field's length on what will be stored (characters; for the comment also
-    UTF-8 bytes, the MySQL TEXT limit WordPress has) and reports it: never cut silently."""
-
+    # Django's CharField refuses NUL characters (PostgreSQL text cannot hold them).
     comment = forms.CharField(
         label="Comment",
         strip=False,
@@ -54,39 +96,18 @@ class CommentForm(forms.Form):
         if not require_identity:  # signed-in readers (issue 3) need not type name and email
             self.fields["email"].required = False
             self.fields["author"].required = False
-        for field in self.fields.values():
-            if isinstance(field, forms.CharField) and not any(
-                isinstance(v, ProhibitNullCharactersValidator) for v in field.validators
-            ):
-                field.validators.append(ProhibitNullCharactersValidator())
-
-    @staticmethod
-    def _check_length(label: str, value: str, limit: int) -> str:
-        if len(value) > limit:
-            raise forms.ValidationError(_length_error(label, limit, value))
-        return value
 
     def clean_comment(self) -> str:
-        text = self.cleaned_data["comment"]
-        if not text.strip():
-            raise forms.ValidationError("Please type your comment.")
-        # The byte ceiling is MySQL TEXT's 65,535 bytes, as WordPress stores it.
-        if len(text.encode("utf-8")) > 65535:
-            raise forms.ValidationError(
-                f"Your comment is too long: {len(text.encode('utf-8')):,} bytes; the limit is "
-                "65,535 bytes."
-            )
-        return self._check_length("Your comment", text, TEXT_MAX)
+        return clean_text(self.cleaned_data["comment"])
 
     def clean_author(self) -> str:
-        name = self.cleaned_data["author"]
-        return self._check_length("Your name", name, NAME_MAX)
+        return clean_name(self.cleaned_data["author"])
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip()
         if not email:
             return email
-        self._check_length("Your email address", email, EMAIL_MAX)
+        check_length("Your email address", email, EMAIL_MAX)
         try:
             forms.EmailField().clean(email)
         except forms.ValidationError:
@@ -96,19 +117,4 @@ class CommentForm(forms.Form):
         return email
 
     def clean_url(self) -> str:
-        url = self.cleaned_data["url"].strip()
-        if not url:
-            return ""
-        if "://" not in url and not url.startswith("//"):
-            url = "https://" + url
-        try:
-            url = forms.URLField(assume_scheme="https").clean(url)
-        except forms.ValidationError:
-            url = ""
-        if not safe_url(url):
-            raise forms.ValidationError(
-                "Please enter a web address starting with http:// or https://, "
-                "like https://example.org."
-            )
-        # Measured on what will be stored, after any scheme was added.
-        return self._check_length("Your website address", url, URL_MAX)
+        return clean_website(self.cleaned_data["url"])

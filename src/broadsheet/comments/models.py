@@ -3,7 +3,6 @@ optional page id, so the same engine can serve a static site later."""
 
 from __future__ import annotations
 
-import hashlib
 from functools import cached_property
 
 from django.conf import settings
@@ -125,8 +124,9 @@ class Comment(models.Model):
 
     @property
     def avatar_url(self) -> str:
-        digest = hashlib.sha256(self.author_email.strip().lower().encode()).hexdigest()
-        return f"https://www.gravatar.com/avatar/{digest}?s=96&d=identicon"
+        from .avatars import avatar_url
+
+        return avatar_url(email=self.author_email, name=self.author_name)
 
     @property
     def anchor(self) -> str:

@@ -13,9 +13,12 @@ from functools import lru_cache
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from broadsheet.core.html import render_comment
+
 from .models import Comment
 
-_LINK = re.compile(r"<a\s[^>]*href|https?://", re.IGNORECASE)
+_ANCHOR = re.compile(r"<a\s[^>]*\bhref=[^>]*>.*?</a>", re.IGNORECASE | re.DOTALL)
+_BARE_URL = re.compile(r"https?://", re.IGNORECASE)
 
 
 @dataclass
@@ -42,7 +45,11 @@ class ModerationPolicy:
         return settings.COMMENTS_MAX_LINKS
 
     def count_links(self, comment: Comment) -> int:
-        return len(_LINK.findall(comment.text))
+        """Links as readers will see them: each link element of the rendered comment, plus
+        each address typed out in its text (a spammer's URL need not be clickable)."""
+        rendered = render_comment(comment.text)
+        anchors = _ANCHOR.findall(rendered)
+        return len(anchors) + len(_BARE_URL.findall(_ANCHOR.sub(" ", rendered)))
 
     def has_prior_approval(self, comment: Comment) -> bool:
         approved = Comment.objects.visible()

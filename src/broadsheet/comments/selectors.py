@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.http import HttpRequest
 
 from . import cookies
@@ -41,13 +40,17 @@ class Discussion:
     count: int = 0
     reply_to: Comment | None = None
     form: CommentForm | None = None
-    max_depth: int = 5
 
 
-def _thread_for(*, thread_url: str, page_id: int | None, title: str, is_open: bool) -> Thread:
+def _thread_for(
+    *, thread_url: str, page_id: int | None, title: str, is_open: bool, create: bool
+) -> Thread | None:
+    """The thread, looked up only: publishing keeps threads in step when articles are
+    published, so rendering (a preview above all) never writes. A page published before its
+    thread existed gets one on its first public view."""
     lookup = {"page_id": page_id} if page_id is not None else {"url": thread_url}
     thread = Thread.objects.filter(**lookup).first()
-    if thread is None or (thread.is_open, thread.url, thread.title) != (is_open, thread_url, title):
+    if thread is None and create:
         thread = sync_thread(url=thread_url, page_id=page_id, title=title, is_open=is_open)
     return thread
 
@@ -76,13 +79,19 @@ def discussion_for(
     is_open: bool,
     reply_to: str | None = None,
     request: HttpRequest | None = None,
-) -> Discussion:
+    create: bool = True,
+) -> Discussion | None:
     """Everything the article template shows of the discussion, for any reader.
 
     The result is the same for every anonymous reader, except for a browser holding the signed
     cookie of its own held comments (they are shown to it, marked as awaiting moderation).
+    ``create=False`` (previews) never writes: no thread yet means no discussion to show.
     """
-    thread = _thread_for(thread_url=thread_url, page_id=page_id, title=title, is_open=is_open)
+    thread = _thread_for(
+        thread_url=thread_url, page_id=page_id, title=title, is_open=is_open, create=create
+    )
+    if thread is None:
+        return None
     comments = list(Comment.objects.visible().for_thread(thread))
     visible_count = len(comments)
     pending_ids: set[int] = set()
@@ -90,12 +99,10 @@ def discussion_for(
         own = cookies.pending_ids(request)
         browser_key = cookies.browser_key(request)
         if own and browser_key:
-            mine = list(
-                Comment.objects.pending()
-                .for_thread(thread)
-                .by_browser(browser_key)
-                .filter(pk__in=own)
-            )
+            waiting = list(Comment.objects.pending().by_browser(browser_key).filter(pk__in=own))
+            # Read by PendingCookieMiddleware: with nothing left waiting, the cookie goes.
+            request.comments_pending_left = len(waiting)
+            mine = [c for c in waiting if c.thread_id == thread.pk]
             pending_ids = {c.pk for c in mine}
             comments = sorted(comments + mine, key=lambda c: (c.created_at, c.pk))
 
@@ -116,10 +123,9 @@ def discussion_for(
     discussion = Discussion(
         thread=thread,
         title=title,
-        is_open=thread.is_open,
+        is_open=is_open and thread.is_open,
         entries=entries,
         count=visible_count,
-        max_depth=settings.COMMENTS_MAX_DEPTH,
     )
     if reply_to and reply_to.isascii() and reply_to.isdigit() and len(reply_to) < 20:
         target = next(

@@ -43,7 +43,14 @@ def sync_thread(
         if thread is None:
             thread = Thread.objects.filter(url=url).first()
         if thread is None:
-            return Thread.objects.create(url=url, page_id=page_id, title=title, is_open=is_open)
+            try:
+                with transaction.atomic():
+                    return Thread.objects.create(
+                        url=url, page_id=page_id, title=title, is_open=is_open
+                    )
+            except IntegrityError:  # created at the same moment by another request
+                thread = Thread.objects.get(page_id=page_id) if page_id else None
+                thread = thread or Thread.objects.get(url=url)
         changed = {"url": url, "title": title, "is_open": is_open}
         if page_id is not None:
             changed["page_id"] = page_id
@@ -70,10 +77,16 @@ def stored_ip(ip: str | None) -> str | None:
 
 
 def submission_fingerprint(
-    *, client_key: str, thread: Thread, parent: Comment | None, text: str
-) -> str:
-    """One key per submitted form: the same form sent twice maps to the same comment."""
-    material = "\x1f".join([client_key, str(thread.pk), str(parent.pk if parent else ""), text])
+    *, submission_key: str, browser_key: str, thread: Thread, parent_id: int | None, text: str
+) -> str | None:
+    """One key per form sent from one browser: the same form sent twice (double click, back
+    and resubmit, a retry) maps to the same comment. Another browser replaying the key gets
+    its own comment. No form key, no de-duplication."""
+    if not submission_key:
+        return None
+    material = "\x1f".join(
+        [submission_key, browser_key, str(thread.pk), str(parent_id or ""), text]
+    )
     return hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -173,13 +186,50 @@ def moderate(*, comment_ids: Iterable[int], action: str, moderator) -> int:
     comments = Comment.objects.filter(pk__in=ids)
     with transaction.atomic():
         if action == "delete":
-            count = comments.count()
-            comments.delete()
-            return count
+            return _delete_keeping_replies(comments)
         if action not in MODERATION_ACTIONS:
             raise ValueError(f"Unknown moderation action: {action}")
         status = MODERATION_ACTIONS[action]
         return comments.update(status=status, updated_at=timezone.now())
+
+
+def _delete_keeping_replies(comments) -> int:
+    """Delete comments for ever; their replies move up to the nearest surviving ancestor (as
+    WordPress does) instead of disappearing with them."""
+    doomed = dict(comments.values_list("pk", "parent_id"))
+    threads = set(comments.values_list("thread_id", flat=True))
+
+    def surviving(parent_id: int | None) -> int | None:
+        while parent_id in doomed:
+            parent_id = doomed[parent_id]
+        return parent_id
+
+    orphans = list(Comment.objects.filter(parent_id__in=doomed).exclude(pk__in=doomed))
+    for reply in orphans:
+        reply.parent_id = surviving(reply.parent_id)
+    Comment.objects.bulk_update(orphans, ["parent"])
+    _, per_model = Comment.objects.filter(pk__in=doomed).delete()
+    _recompute_depths(threads)
+    return per_model.get(Comment._meta.label, 0)
+
+
+def _recompute_depths(thread_ids: Iterable[int]) -> None:
+    rows = list(Comment.objects.filter(thread_id__in=thread_ids).only("pk", "parent_id", "depth"))
+    parent_of = {c.pk: c.parent_id for c in rows}
+
+    def depth(pk: int) -> int:
+        level, parent = 1, parent_of[pk]
+        while parent is not None:
+            level, parent = level + 1, parent_of.get(parent)
+        return level
+
+    changed = []
+    for comment in rows:
+        level = depth(comment.pk)
+        if comment.depth != level:
+            comment.depth = level
+            changed.append(comment)
+    Comment.objects.bulk_update(changed, ["depth"])
 
 
 def edit_comment(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
 from django.http import (
     Http404,
     HttpRequest,
@@ -37,7 +38,8 @@ def _is_cross_site(request: HttpRequest) -> bool:
     origin = request.headers.get("Origin")
     if not origin or origin == "null":
         return origin == "null"
-    return origin != f"{request.scheme}://{request.get_host()}"
+    own = f"{request.scheme}://{request.get_host()}"
+    return origin != own and origin not in settings.CSRF_TRUSTED_ORIGINS
 
 
 def _thread_url(thread: Thread, anchor: str = "") -> str:
@@ -45,12 +47,28 @@ def _thread_url(thread: Thread, anchor: str = "") -> str:
     return f"{url}#{anchor}" if anchor else url
 
 
+HIDDEN_FIELDS = ("thread", "comment_parent", "submission_key")
+
+
 def _form_page(request, *, form, thread, status, confirm=False, parent=None) -> HttpResponse:
-    """The form again, with the reader's text, the reasons, and a fresh token to send it."""
+    """The form again, with the reader's text, the reasons, and a fresh token to send it.
+
+    Errors of hidden fields are shown at the top (the reader cannot see those fields), and a
+    reply to a comment that cannot be answered becomes a new comment if sent again, so the
+    reader is never stuck with text they cannot post.
+    """
     get_token(request)
-    if confirm and not form.data.get("submission_key"):
-        form.data = form.data.copy()
-        form.data["submission_key"] = secrets.token_hex(16)
+    for name in HIDDEN_FIELDS:
+        for error in form.errors.pop(name, []):
+            form.add_error(None, error)
+    data = form.data.copy()
+    if parent is None and data.get("comment_parent", "0") not in ("", "0"):
+        data["comment_parent"] = "0"
+        form.add_error(None, "If you send it again, it will be posted as a new comment.")
+    key = data.get("submission_key", "")
+    if not (key.isascii() and key.isalnum() and len(key) <= 64):
+        data["submission_key"] = secrets.token_hex(16)
+    form.data = data
     response = render(
         request,
         "comments/form_page.html",
@@ -115,7 +133,7 @@ def post_comment(request: HttpRequest) -> HttpResponse:
     data = form.cleaned_data
     user = request.user if request.user.is_authenticated else None
     token = cookies.commenter_token(request) or cookies.new_browser_token()
-    client_key = data["submission_key"] or request.COOKIES.get("csrftoken", "")
+    browser_key = cookies.key_for(token)
     try:
         result = services.post_comment(
             thread=thread,
@@ -125,9 +143,15 @@ def post_comment(request: HttpRequest) -> HttpResponse:
             author_url=data["url"],
             parent_id=data["comment_parent"] or None,
             user=user,
-            browser_key=cookies.key_for(token),
+            browser_key=browser_key,
             submission_key=services.submission_fingerprint(
-                client_key=client_key, thread=thread, parent=parent, text=data["comment"]
+                submission_key=data["submission_key"],
+                # The CSRF cookie is there from the first visit, before any commenter cookie,
+                # so a first-time commenter's double click is recognised too.
+                browser_key=request.COOKIES.get(settings.CSRF_COOKIE_NAME) or browser_key,
+                thread=thread,
+                parent_id=data["comment_parent"],
+                text=data["comment"],
             ),
             ip=client_ip(request),
             user_agent=request.headers.get("User-Agent", ""),
@@ -142,10 +166,8 @@ def post_comment(request: HttpRequest) -> HttpResponse:
     comment = result.comment
     response = HttpResponseRedirect(_thread_url(thread, comment.anchor), status=303)
     cookies.set_commenter(response, token)
-    if user is None:
-        cookies.remember_guest(
-            response, name=comment.author_name, email=comment.author_email, url=comment.author_url
-        )
+    if user is None:  # what this reader typed, never what a stored row says
+        cookies.remember_guest(response, name=data["author"], email=data["email"], url=data["url"])
     if comment.status == Comment.Status.PENDING:
         cookies.add_pending(request, response, comment.pk)
     return response

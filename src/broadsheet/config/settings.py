@@ -84,6 +84,7 @@ MIDDLEWARE = [
     "broadsheet.core.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "broadsheet.core.middleware.PrivateWhenPersonalMiddleware",
+    "broadsheet.comments.middleware.PendingCookieMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -221,6 +222,8 @@ if COMMENTS_STORE_IP not in {"full", "truncated", "none"}:
     raise ImproperlyConfigured("COMMENTS_STORE_IP must be full, truncated or none")
 COMMENTS_MAX_DEPTH = int(os.environ.get("COMMENTS_MAX_DEPTH", 5))
 COMMENTS_MAX_LINKS = int(os.environ.get("COMMENTS_MAX_LINKS", 2))
+# "generated" (an initial on a colour, no third party) or "gravatar" (WordPress's default).
+COMMENTS_AVATARS = os.environ.get("COMMENTS_AVATARS", "generated")
 # Cookies that make a page personal: requests carrying them are never served from a shared cache.
 BROADSHEET_PERSONAL_COOKIES = ["bs_pending"]
 COMMENTS_MODERATION_POLICY = "broadsheet.comments.moderation.ModerationPolicy"

@@ -13,8 +13,8 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from broadsheet.comments import forms as comment_forms
 from broadsheet.comments import services
-from broadsheet.comments.forms import CommentForm
 from broadsheet.comments.models import Comment, Thread
 
 STATUS_TABS = [
@@ -95,22 +95,20 @@ def bulk(request: HttpRequest) -> HttpResponse:
 
 
 class ModeratorEditForm(forms.Form):
-    author_name = forms.CharField(label="Name", max_length=245)
+    """The same field rules as the readers' form (one set of limits and URL rules)."""
+
+    author_name = forms.CharField(label="Name")
     author_url = forms.CharField(label="Website", required=False)
     text = forms.CharField(label="Comment", widget=forms.Textarea(attrs={"rows": 10}), strip=False)
 
+    def clean_author_name(self) -> str:
+        return comment_forms.clean_name(self.cleaned_data["author_name"])
+
     def clean_author_url(self) -> str:
-        form = CommentForm(data={"url": self.cleaned_data["author_url"]})
-        form.is_valid()
-        if "url" in form.errors:
-            raise forms.ValidationError(form.errors["url"])
-        return form.cleaned_data.get("url", "")
+        return comment_forms.clean_website(self.cleaned_data["author_url"])
 
     def clean_text(self) -> str:
-        text = self.cleaned_data["text"]
-        if not text.strip():
-            raise forms.ValidationError("A comment cannot be empty.")
-        return text
+        return comment_forms.clean_text(self.cleaned_data["text"])
 
 
 def edit(request: HttpRequest, pk: int) -> HttpResponse:

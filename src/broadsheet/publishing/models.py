@@ -629,5 +629,6 @@ class ArticlePage(Page):
             is_open=self.accepts_comments(),
             reply_to=request.GET.get("replytocom"),
             request=request,
+            create=not getattr(request, "is_preview", False),
         )
         return context

@@ -48,13 +48,15 @@
       .catch(function () { /* the server asks the reader to confirm instead */ });
   }
 
-  // Nothing typed is lost: keep a draft in this tab until it is sent.
+  // Nothing typed is lost: keep a draft in this tab until the comment is on the page. After
+  // a successful post the server sends the reader to #comment-N; only then is it dropped.
   try {
-    if (textarea && !textarea.value) textarea.value = sessionStorage.getItem(draftKey) || "";
+    var posted = /^#comment-\d+$/.test(location.hash) && document.getElementById(location.hash.slice(1));
+    if (posted) sessionStorage.removeItem(draftKey);
+    else if (textarea && !textarea.value) textarea.value = sessionStorage.getItem(draftKey) || "";
     if (textarea) textarea.addEventListener("input", function () {
       sessionStorage.setItem(draftKey, textarea.value);
     });
-    form.addEventListener("submit", function () { sessionStorage.removeItem(draftKey); });
   } catch (e) { /* storage may be disabled */ }
 
   function setTitle(name, anchor) {
@@ -92,8 +94,12 @@
     textarea.focus();
   });
 
+  // A form the server placed under a comment (?replytocom=) is cancelled by following the
+  // link; the draft above brings the text along.
+  var placedByServer = parentField.value !== "0" && parentField.value !== "";
+
   cancel.addEventListener("click", function (event) {
-    if (!placeholder) return; // the form was placed by the server: follow the link
+    if (placedByServer || !placeholder) return;
     event.preventDefault();
     placeholder.parentNode.insertBefore(respond, placeholder);
     parentField.value = "0";
