@@ -145,20 +145,6 @@ def _in_comment(element) -> bool:
     )
 
 
-def _is_generated_avatar(element, attribute: str) -> bool:
-    """The avatar drawn by the server: an <img class="avatar"> whose source is an SVG data
-    URI (script never runs in an image) built only from an initial and a colour."""
-    from urllib.parse import unquote
-
-    src = element.get("src", "")
-    if element.name != "img" or "avatar" not in (element.get("class") or []) or attribute != "src":
-        return False
-    if not src.startswith("data:image/svg+xml,"):
-        return False
-    svg = unquote(src.removeprefix("data:image/svg+xml,")).lower()
-    return "<script" not in svg and " on" not in svg and "href" not in svg
-
-
 def unsafe_findings(
     markup: str, *, form_actions: set[str], allow_json_ld: bool = False
 ) -> list[tuple[int | None, str]]:
@@ -198,7 +184,7 @@ def unsafe_findings(
                 flag(element, f"{attribute}= on <{name}>")
             if attribute in {"srcdoc", "formaction"}:
                 flag(element, f"{attribute}= on <{name}>")
-            if attribute in URL_ATTRIBUTES and not _is_generated_avatar(element, attribute):
+            if attribute in URL_ATTRIBUTES:
                 for item in values:
                     candidates = item.split(",") if attribute == "srcset" else [item]
                     for candidate in candidates:

@@ -122,11 +122,11 @@ class Comment(models.Model):
     def author_link(self) -> str:
         return mark_safe(html_policy.link(self.author_url, self.author_name))  # noqa: S308
 
-    @property
-    def avatar_url(self) -> str:
-        from .avatars import avatar_url
+    @cached_property
+    def avatar(self):
+        from .avatars import avatar_for
 
-        return avatar_url(email=self.author_email, name=self.author_name)
+        return avatar_for(email=self.author_email, name=self.author_name)
 
     @property
     def anchor(self) -> str:

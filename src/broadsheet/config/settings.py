@@ -222,7 +222,7 @@ if COMMENTS_STORE_IP not in {"full", "truncated", "none"}:
     raise ImproperlyConfigured("COMMENTS_STORE_IP must be full, truncated or none")
 COMMENTS_MAX_DEPTH = int(os.environ.get("COMMENTS_MAX_DEPTH", 5))
 COMMENTS_MAX_LINKS = int(os.environ.get("COMMENTS_MAX_LINKS", 2))
-# "generated" (an initial on a colour, no third party) or "gravatar" (WordPress's default).
+# "generated" (an initial on a colour, drawn by CSS) or "gravatar" (WordPress's default).
 COMMENTS_AVATARS = os.environ.get("COMMENTS_AVATARS", "generated")
 # Cookies that make a page personal: requests carrying them are never served from a shared cache.
 BROADSHEET_PERSONAL_COOKIES = ["bs_pending"]
