@@ -368,3 +368,15 @@ def test_gravatar_can_be_chosen(thread_factory, comment_factory, settings):
     comment = comment_factory(thread_factory(), email="ana@example.org")
     html = render_to_string("comments/_comment.html", {"comment": comment})
     assert 'src="https://www.gravatar.com/avatar/' in html
+
+
+@override_settings(COMMENTS_MAX_DEPTH=2)
+def test_a_deep_reply_never_attaches_to_an_ancestor_readers_cannot_see(
+    client, thread_factory, comment_data, comment_factory
+):
+    thread = thread_factory()
+    top = comment_factory(thread)
+    deepest = comment_factory(thread, parent=top)
+    Comment.objects.filter(pk=top.pk).update(status=Comment.Status.TRASH)
+    post(client, comment_data(thread, comment_parent=deepest.pk, comment="Answer."))
+    assert Comment.objects.get(text="Answer.").parent_id == deepest.pk

@@ -105,7 +105,12 @@ def resolve_parent(*, thread: Thread, parent_id: int | None) -> Comment | None:
             "The comment you are replying to is not published, so it cannot be answered.",
             field="parent",
         )
-    while parent is not None and parent.depth >= settings.COMMENTS_MAX_DEPTH:
+    # Never onto an ancestor readers cannot see (held, spam or trash since).
+    while (
+        parent.depth >= settings.COMMENTS_MAX_DEPTH
+        and parent.parent is not None
+        and parent.parent.status == Comment.Status.APPROVED
+    ):
         parent = parent.parent
     return parent
 
