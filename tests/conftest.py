@@ -165,3 +165,15 @@ def demo_site(live_server):
     load_demo(base_url=live_server.url)
     thread = max(Thread.objects.all(), key=lambda t: t.comments.count())
     return live_server.url, thread
+
+
+@pytest.fixture
+def quiet_request_log():
+    """Suites that send hundreds of expected 400s would otherwise log a warning for each."""
+    import logging
+
+    logger = logging.getLogger("django.request")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    yield
+    logger.setLevel(level)

@@ -8,7 +8,6 @@ a 500 there only.
 from __future__ import annotations
 
 import itertools
-import logging
 import secrets
 from dataclasses import dataclass, field
 
@@ -22,18 +21,9 @@ from broadsheet.comments.models import EMAIL_MAX, NAME_MAX, TEXT_MAX, URL_MAX, C
 from broadsheet.comments.selectors import discussion_for
 from tests.payloads import load_blns
 
+pytestmark = pytest.mark.usefixtures("quiet_request_log")
 POST = reverse("comments:post")
 _sequence = itertools.count(1)
-
-
-@pytest.fixture(autouse=True)
-def _quiet_request_log():
-    """Hundreds of expected 400s would otherwise each log a warning."""
-    logger = logging.getLogger("django.request")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    yield
-    logger.setLevel(level)
 
 
 def _loopback(n: int) -> str:

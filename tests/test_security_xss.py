@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 import itertools
 import json
-import logging
 import re
 import secrets
 from collections import Counter
@@ -38,6 +37,7 @@ from tests.payloads import (
     load_blns,
 )
 
+pytestmark = pytest.mark.usefixtures("quiet_request_log")
 POST = reverse("comments:post")
 _sequence = itertools.count(1)
 
@@ -321,16 +321,6 @@ def assert_safe(tally: Tally) -> None:
     print(tally.report())
     assert not tally.page_findings, tally.page_findings[:10]
     assert not tally.unsafe, dict(itertools.islice(tally.unsafe.items(), 10))
-
-
-@pytest.fixture(autouse=True)
-def _quiet_request_log():
-    """Expected 400s would otherwise each log a warning."""
-    logger = logging.getLogger("django.request")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    yield
-    logger.setLevel(level)
 
 
 @pytest.fixture
