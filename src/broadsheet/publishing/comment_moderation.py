@@ -83,6 +83,9 @@ def bulk(request: HttpRequest) -> HttpResponse:
     _require_moderator(request)
     action = request.POST.get("action", "")
     ids = [pk for pk in request.POST.getlist("ids") if pk.isascii() and pk.isdigit()]
+    quick_action, _, quick_id = request.POST.get("quick", "").partition(":")
+    if quick_action:  # a row's own button: that action, that comment only
+        action, ids = quick_action, [quick_id] if quick_id.isascii() and quick_id.isdigit() else []
     if action not in dict(BULK_ACTIONS):
         messages.error(request, "Choose what to do with the selected comments.")
     elif not ids:

@@ -23,7 +23,7 @@ class CommentsMenuItem(MenuItem):
 
     def render_component(self, request):
         pending = Comment.objects.pending().count()
-        label = f"Comments ({pending} pending)" if pending else "Comments"
+        label = f"Comments ({pending})" if pending else "Comments"
         return LinkMenuItemComponent(
             self.name,
             label,
