@@ -54,7 +54,6 @@ def main() -> int:
             Comment.objects.create(
                 thread=thread,
                 parent=parent,
-                depth=(parent.depth + 1) if parent else 1,
                 status=Comment.Status.APPROVED,
                 author_name=f"Reader {n}",
                 author_email=f"reader{n}@example.org",

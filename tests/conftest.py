@@ -36,7 +36,6 @@ def comment_factory(db):
         return Comment.objects.create(
             thread=thread,
             parent=parent,
-            depth=(parent.depth + 1) if parent else 1,
             status=status,
             author_name=name,
             author_email=email,

@@ -13,6 +13,12 @@ def post(client, data):
     return client.post(POST, data)
 
 
+def earn_trust(client, thread, comment_data):
+    """This browser's first comment, approved by a moderator: its later ones are trusted."""
+    post(client, comment_data(thread))
+    Comment.objects.update(status=Comment.Status.APPROVED)
+
+
 # --- moderation defaults ---------------------------------------------------------------------
 
 
@@ -30,8 +36,7 @@ def test_guest_is_trusted_after_approval_from_the_same_browser(
     client, thread_factory, comment_data
 ):
     thread = thread_factory()
-    post(client, comment_data(thread))
-    Comment.objects.update(status=Comment.Status.APPROVED)
+    earn_trust(client, thread, comment_data)
     post(client, comment_data(thread, comment="A second thought."))
     assert Comment.objects.get(text="A second thought.").status == Comment.Status.APPROVED
 
@@ -49,8 +54,7 @@ def test_impostor_with_an_approved_name_and_email_is_held(thread_factory, commen
 
 def test_trusted_browser_with_another_email_is_held(client, thread_factory, comment_data):
     thread = thread_factory()
-    post(client, comment_data(thread))
-    Comment.objects.update(status=Comment.Status.APPROVED)
+    earn_trust(client, thread, comment_data)
     post(client, comment_data(thread, email="other@example.org", comment="New identity."))
     assert Comment.objects.get(text="New identity.").status == Comment.Status.PENDING
 
@@ -78,8 +82,7 @@ def test_comment_with_more_than_two_links_is_held_even_when_trusted(
     client, thread_factory, comment_data
 ):
     thread = thread_factory()
-    post(client, comment_data(thread))
-    Comment.objects.update(status=Comment.Status.APPROVED)
+    earn_trust(client, thread, comment_data)
     text = "See https://a.example https://b.example and https://c.example"
     post(client, comment_data(thread, comment=text))
     held = Comment.objects.get(text=text)
@@ -91,8 +94,7 @@ def test_comment_with_two_links_from_trusted_browser_is_approved(
     client, thread_factory, comment_data
 ):
     thread = thread_factory()
-    post(client, comment_data(thread))
-    Comment.objects.update(status=Comment.Status.APPROVED)
+    earn_trust(client, thread, comment_data)
     text = "See https://a.example and https://b.example"
     post(client, comment_data(thread, comment=text))
     assert Comment.objects.get(text=text).status == Comment.Status.APPROVED
@@ -268,8 +270,7 @@ def test_session_endpoint_returns_token_and_remembered_details_privately(
 
 def test_tampered_commenter_cookie_earns_no_trust(client, thread_factory, comment_data):
     thread = thread_factory()
-    post(client, comment_data(thread))
-    Comment.objects.update(status=Comment.Status.APPROVED)
+    earn_trust(client, thread, comment_data)
     client.cookies["bs_commenter"] = client.cookies["bs_commenter"].value + "x"
     post(client, comment_data(thread, comment="Second."))
     assert Comment.objects.get(text="Second.").status == Comment.Status.PENDING
@@ -302,8 +303,7 @@ def test_two_written_links_count_as_two_and_a_trusted_comment_goes_live(
     client, thread_factory, comment_data
 ):
     thread = thread_factory()
-    post(client, comment_data(thread))
-    Comment.objects.update(status=Comment.Status.APPROVED)
+    earn_trust(client, thread, comment_data)
     text = 'Read <a href="https://a.example/">this</a> and <a href="https://b.example/">that</a>.'
     post(client, comment_data(thread, comment=text))
     assert Comment.objects.get(text=text).status == Comment.Status.APPROVED
@@ -311,8 +311,7 @@ def test_two_written_links_count_as_two_and_a_trusted_comment_goes_live(
 
 def test_three_written_links_are_held(client, thread_factory, comment_data):
     thread = thread_factory()
-    post(client, comment_data(thread))
-    Comment.objects.update(status=Comment.Status.APPROVED)
+    earn_trust(client, thread, comment_data)
     text = "".join(f'<a href="https://{c}.example/">{c}</a> ' for c in "abc")
     post(client, comment_data(thread, comment=text))
     held = Comment.objects.get(text=text)

@@ -291,7 +291,6 @@ def test_article_page_queries_do_not_grow_with_authors_tags_or_comments(
         parent = Comment.objects.create(
             thread=thread,
             parent=parent,
-            depth=parent.depth + 1 if parent else 1,
             status=Comment.Status.APPROVED,
             author_name=f"Reader {n}",
             author_email=f"r{n}@example.org",

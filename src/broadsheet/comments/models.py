@@ -111,6 +111,11 @@ class Comment(models.Model):
     def __str__(self) -> str:
         return f"{self.author_name}: {html_policy.excerpt(self.text, 60)}"
 
+    def save(self, *args, **kwargs):
+        # Depth follows from the parent; kept as a column so threads render without recursion.
+        self.depth = (self.parent.depth + 1) if self.parent_id else 1
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self) -> str:
         return reverse("comments:permalink", args=[self.pk])
 

@@ -145,7 +145,6 @@ def post_comment(
     comment = Comment(
         thread=thread,
         parent=parent,
-        depth=(parent.depth + 1) if parent else 1,
         author_name=author_name,
         author_email=author_email,
         author_url=author_url,

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_cache_control, patch_vary_headers
 
 PUBLIC_CSP = "; ".join(
     [
@@ -62,15 +64,11 @@ class PrivateWhenPersonalMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
-        from django.conf import settings
-
         self.cookies = (settings.SESSION_COOKIE_NAME, *settings.BROADSHEET_PERSONAL_COOKIES)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if any(name in request.COOKIES for name in self.cookies):
-            from django.utils.cache import patch_cache_control, patch_vary_headers
-
             patch_cache_control(response, private=True)
             patch_vary_headers(response, ["Cookie"])
         return response

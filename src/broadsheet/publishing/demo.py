@@ -324,7 +324,7 @@ def _discussion(article: ArticlePage) -> int:
         url=article.get_url() or article.url_path,
         page_id=article.pk,
         title=article.title,
-        is_open=article.allow_comments and article.live,
+        is_open=article.accepts_comments(),
     )
     made: dict[str, Comment] = {}
     for key, parent_key, name, email, url, text, created in COMMENTS:
@@ -334,7 +334,6 @@ def _discussion(article: ArticlePage) -> int:
             defaults=dict(
                 thread=thread,
                 parent=parent,
-                depth=parent.depth + 1 if parent else 1,
                 status=(
                     Comment.Status.PENDING if key in PENDING_COMMENTS else Comment.Status.APPROVED
                 ),
