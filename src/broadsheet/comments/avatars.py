@@ -25,7 +25,8 @@ class Avatar:
     url: str = ""  # an image to show instead, when Gravatar is chosen
 
 
-def avatar_for(*, email: str, name: str) -> Avatar:
+def avatar_for(*, email: str, name: str, image: str = "") -> Avatar:
+    """``image``: the picture a sign-in provider gave (https only, checked when stored)."""
     normalized = email.strip().lower().encode()
     key = settings.SECRET_KEY.encode()
     digest = hmac.new(key, normalized, hashlib.sha256).digest()
@@ -33,4 +34,4 @@ def avatar_for(*, email: str, name: str) -> Avatar:
     url = ""
     if getattr(settings, "COMMENTS_AVATARS", "generated") == "gravatar":
         url = f"https://www.gravatar.com/avatar/{hashlib.sha256(normalized).hexdigest()}?s=96&d=identicon"
-    return Avatar(initial=initial, hue=digest[0] % HUES, url=url)
+    return Avatar(initial=initial, hue=digest[0] % HUES, url=image or url)

@@ -79,7 +79,7 @@ class Comment(models.Model):
         max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
     )
     author_name = models.CharField(max_length=NAME_MAX)
-    author_email = models.EmailField(max_length=EMAIL_MAX)
+    author_email = models.EmailField(max_length=EMAIL_MAX, blank=True)  # X, Mastodon: none
     author_url = models.URLField(max_length=URL_MAX, blank=True)
     text = models.TextField(max_length=TEXT_MAX)
     user = models.ForeignKey(
@@ -89,6 +89,16 @@ class Comment(models.Model):
         on_delete=models.SET_NULL,
         related_name="comments",
     )
+    # How the author was identified: a guest's typed details, a site account, or a provider
+    # (whose name, avatar and profile link are shown with the comment).
+    identified_by = models.CharField(
+        max_length=10,
+        choices=[("guest", "Guest"), ("account", "Site account"), ("provider", "Provider")],
+        default="guest",
+    )
+    identity_provider = models.CharField(max_length=100, blank=True)
+    identity_provider_name = models.CharField(max_length=100, blank=True)
+    author_avatar_url = models.URLField(max_length=URL_MAX, blank=True)
     created_at = models.DateTimeField(db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Moderators only: never rendered on a public surface.
@@ -131,7 +141,11 @@ class Comment(models.Model):
     def avatar(self):
         from .avatars import avatar_for
 
-        return avatar_for(email=self.author_email, name=self.author_name)
+        return avatar_for(
+            email=self.author_email or f"{self.identity_provider}:{self.user_id}",
+            name=self.author_name,
+            image=self.author_avatar_url,
+        )
 
     @property
     def anchor(self) -> str:

@@ -8,9 +8,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from .identity import Identity
 from .models import Comment, Thread
 from .moderation import Submission, get_policy
 
@@ -129,6 +131,7 @@ def post_comment(
     ip: str | None = None,
     user_agent: str = "",
     is_moderator: bool = False,
+    identity: Identity | None = None,
 ) -> PostResult:
     """Store a reader's comment with the status the moderation policy gives it.
 
@@ -142,6 +145,13 @@ def post_comment(
     if not thread.is_open:
         raise CommentRejected("Comments are closed on this article.", status=403)
     parent = resolve_parent(thread=thread, parent_id=parent_id)
+    if identity is None and author_email and email_has_account(author_email):
+        raise CommentRejected(
+            "That email address belongs to an account on this site. Log in to comment with it "
+            "(use the first icon above), or use another address.",
+            field="email",
+            status=400,
+        )
     comment = Comment(
         thread=thread,
         parent=parent,
@@ -155,6 +165,10 @@ def post_comment(
         ip_address=stored_ip(ip),
         user_agent=user_agent[:500],
         created_at=timezone.now(),
+        identified_by=identity.kind if identity else Identity.GUEST,
+        identity_provider=identity.provider if identity else "",
+        identity_provider_name=identity.provider_name if identity else "",
+        author_avatar_url=identity.avatar_url if identity else "",
     )
     status, reasons = get_policy().initial_status(
         Submission(comment=comment, is_moderator=is_moderator)
@@ -171,6 +185,11 @@ def post_comment(
                 return PostResult(existing, created=False)
         raise
     return PostResult(comment, created=True)
+
+
+def email_has_account(email: str) -> bool:
+    """A guest may not comment as a registered reader (WordPress.com refuses this too)."""
+    return get_user_model().objects.filter(email__iexact=email.strip()).exists()
 
 
 MODERATION_ACTIONS = {

@@ -12,37 +12,24 @@ from django.http import (
     HttpResponseForbidden,
     HttpResponseRedirect,
 )
-from django.middleware.csrf import CsrfViewMiddleware, get_token
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from broadsheet.core.html import json_for_html
-from broadsheet.core.net import client_ip
+from broadsheet.core.net import client_ip, csrf_passes, is_cross_site
 
-from . import cookies, services
+from . import cookies, drafts, services
+from .identity import Identity, identity_for
 from .forms import CommentForm
 from .models import DB_INT_MAX, Comment, Thread
 
 
-def _csrf_passes(request: HttpRequest) -> bool:
-    checker = CsrfViewMiddleware(lambda r: HttpResponse())
-    return checker.process_view(request, None, (), {}) is None
-
-
-def _is_cross_site(request: HttpRequest) -> bool:
-    if request.headers.get("Sec-Fetch-Site") == "cross-site":
-        return True
-    origin = request.headers.get("Origin")
-    if not origin or origin == "null":
-        return origin == "null"
-    own = f"{request.scheme}://{request.get_host()}"
-    return origin != own and origin not in settings.CSRF_TRUSTED_ORIGINS
-
-
-def _thread_url(thread: Thread, anchor: str = "") -> str:
+def thread_url(thread: Thread, anchor: str = "") -> str:
     url = thread.url if url_has_allowed_host_and_scheme(thread.url, None) else "/"
     return f"{url}#{anchor}" if anchor else url
 
@@ -50,7 +37,9 @@ def _thread_url(thread: Thread, anchor: str = "") -> str:
 HIDDEN_FIELDS = ("thread", "comment_parent", "submission_key")
 
 
-def _form_page(request, *, form, thread, status, confirm=False, parent=None) -> HttpResponse:
+def form_page(
+    request, *, form, thread, status, confirm=False, parent=None, notice=""
+) -> HttpResponse:
     """The form again, with the reader's text, the reasons, and a fresh token to send it.
 
     Errors of hidden fields are shown at the top (the reader cannot see those fields), and a
@@ -77,7 +66,9 @@ def _form_page(request, *, form, thread, status, confirm=False, parent=None) -> 
             "thread": thread,
             "confirm": confirm,
             "reply_to": parent,
-            "thread_url": _thread_url(thread),
+            "thread_url": thread_url(thread),
+            "identity": identity_for(request),
+            "notice": notice,
         },
         status=status,
     )
@@ -88,7 +79,8 @@ def _form_page(request, *, form, thread, status, confirm=False, parent=None) -> 
 @csrf_exempt  # checked below, so a reader without the token gets their text back, not a 403 page
 @require_POST
 def post_comment(request: HttpRequest) -> HttpResponse:
-    form = CommentForm(request.POST, require_identity=not request.user.is_authenticated)
+    identity = identity_for(request)
+    form = CommentForm(request.POST, require_identity=identity is None)
     thread_id = request.POST.get("thread", "")
     thread = (
         Thread.objects.filter(pk=int(thread_id)).first()
@@ -109,8 +101,8 @@ def post_comment(request: HttpRequest) -> HttpResponse:
         else None
     )
 
-    if not _csrf_passes(request):
-        if _is_cross_site(request):
+    if not csrf_passes(request):
+        if is_cross_site(request):
             return HttpResponseForbidden(
                 "Forbidden: comments can only be posted from this site.", content_type="text/plain"
             )
@@ -121,14 +113,14 @@ def post_comment(request: HttpRequest) -> HttpResponse:
         for field, key in (("author", "name"), ("email", "email"), ("url", "url")):
             if not data.get(field) and remembered.get(key):
                 data[field] = remembered[key]
-        form = CommentForm(data, require_identity=not request.user.is_authenticated)
+        form = CommentForm(data, require_identity=identity is None)
         form.is_valid()
-        return _form_page(
+        return form_page(
             request, form=form, thread=thread, status=403, confirm=True, parent=parent
         )
 
     if not form.is_valid():
-        return _form_page(request, form=form, thread=thread, status=400, parent=parent)
+        return form_page(request, form=form, thread=thread, status=400, parent=parent)
 
     data = form.cleaned_data
     user = request.user if request.user.is_authenticated else None
@@ -138,9 +130,10 @@ def post_comment(request: HttpRequest) -> HttpResponse:
         result = services.post_comment(
             thread=thread,
             text=data["comment"],
-            author_name=data["author"] or (user.get_full_name() or user.get_username()),
-            author_email=data["email"] or (user.email if user else ""),
-            author_url=data["url"],
+            author_name=identity.name if identity else data["author"],
+            author_email=user.email if user else data["email"],
+            author_url=(identity.profile_url or data["url"]) if identity else data["url"],
+            identity=identity,
             parent_id=data["comment_parent"] or None,
             user=user,
             browser_key=browser_key,
@@ -161,10 +154,11 @@ def post_comment(request: HttpRequest) -> HttpResponse:
         form.add_error(
             rejection.field if rejection.field in form.fields else None, rejection.message
         )
-        return _form_page(request, form=form, thread=thread, status=rejection.status, parent=parent)
+        return form_page(request, form=form, thread=thread, status=rejection.status, parent=parent)
 
     comment = result.comment
-    response = HttpResponseRedirect(_thread_url(thread, comment.anchor), status=303)
+    drafts.discard(request, thread.pk)
+    response = HttpResponseRedirect(thread_url(thread, comment.anchor), status=303)
     cookies.set_commenter(response, token)
     if user is None:  # what this reader typed, never what a stored row says
         cookies.remember_guest(response, name=data["author"], email=data["email"], url=data["url"])
@@ -176,15 +170,22 @@ def post_comment(request: HttpRequest) -> HttpResponse:
 @require_GET
 def session(request: HttpRequest) -> HttpResponse:
     """The personal parts of an article page, fetched by the page's script: a CSRF token, who
-    the reader is, and the details this browser commented with last time."""
-    user = request.user
+    the reader is (and how they signed in), the details this browser commented with last time,
+    and text kept while the reader signed in elsewhere (given once)."""
+    identity = identity_for(request)
+    thread_id = request.GET.get("thread", "")
+    draft = (
+        drafts.discard(request, int(thread_id))
+        if thread_id.isascii() and thread_id.isdigit() and len(thread_id) < 19
+        else None
+    )
     data = {
         "csrf_token": get_token(request),
-        "user": (
-            {"name": user.get_full_name() or user.get_username()} if user.is_authenticated else None
-        ),
-        "guest": cookies.remembered_guest(request) if not user.is_authenticated else None,
+        "user": _identity_json(identity),
+        "guest": cookies.remembered_guest(request) if identity is None else None,
         "submission_key": secrets.token_hex(16),
+        "logout_url": reverse("account_logout") if identity else None,
+        "draft": draft,
     }
     response = HttpResponse(json_for_html(data), content_type="application/json")
     add_never_cache_headers(response)
@@ -193,9 +194,41 @@ def session(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def _identity_json(identity: Identity | None) -> dict | None:
+    if identity is None:
+        return None
+    return {
+        "name": identity.name,
+        "kind": identity.kind,
+        "provider": identity.provider_name if identity.kind == Identity.PROVIDER else None,
+        "avatar_url": identity.avatar_url or None,
+        "profile_url": identity.profile_url or None,
+    }
+
+
+@require_GET
+def respond(request: HttpRequest, thread_id: int) -> HttpResponse:
+    """The comment form of one article on a page of its own, with the reader's kept text: where
+    a sign-in without JavaScript comes back to (the article page itself is the same for every
+    reader, so it cannot carry the text)."""
+    thread = get_object_or_404(Thread, pk=thread_id)
+    draft = {**(drafts.get(request, thread.pk) or {}), "comment_parent": "0"}
+    form = CommentForm(
+        initial={**draft, "submission_key": secrets.token_hex(16)},
+        require_identity=identity_for(request) is None,
+    )
+    form.data = {**draft, "submission_key": secrets.token_hex(16)}
+    notice = {
+        "error": "Logging in did not work. Your comment is still here: try again, "
+        "or fill in your details below.",
+        "cancelled": "Logging in was cancelled. Your comment is still here.",
+    }.get(request.GET.get("signin", ""), "")
+    return form_page(request, form=form, thread=thread, status=200, notice=notice)
+
+
 @require_GET
 def permalink(request: HttpRequest, pk: int) -> HttpResponseRedirect:
     comment = get_object_or_404(Comment.objects.visible().select_related("thread"), pk=pk)
     if not comment.thread.url:
         raise Http404
-    return HttpResponseRedirect(_thread_url(comment.thread, comment.anchor))
+    return HttpResponseRedirect(thread_url(comment.thread, comment.anchor))

@@ -6,6 +6,7 @@ SQLite file under ``var/``, DEBUG off, loopback hosts only.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -55,6 +56,16 @@ INSTALLED_APPS = [
     "broadsheet.accounts",
     "broadsheet.comments",
     "broadsheet.publishing",
+    # Before allauth, so the site's own account and sign-in templates win.
+    "broadsheet.identity",
+    "broadsheet.identity.mastodon",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.google",
+    "allauth.socialaccount.providers.facebook",
+    "allauth.socialaccount.providers.twitter_oauth2",
     "wagtail.contrib.redirects",
     "wagtail.contrib.routable_page",
     "wagtail.contrib.settings",
@@ -88,6 +99,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "broadsheet.identity.middleware.ProviderHandoffMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "wagtail.contrib.redirects.middleware.RedirectMiddleware",
@@ -226,7 +239,83 @@ COMMENTS_MAX_LINKS = int(os.environ.get("COMMENTS_MAX_LINKS", 2))
 COMMENTS_AVATARS = os.environ.get("COMMENTS_AVATARS", "generated")
 # Cookies that make a page personal: requests carrying them are never served from a shared cache.
 BROADSHEET_PERSONAL_COOKIES = ["bs_pending"]
+# Who is commenting (site account or provider), and which "log in" icons the form shows.
+COMMENTS_IDENTITY_RESOLVER = "broadsheet.identity.services.current_identity"
+COMMENTS_IDENTITY_CHOICES = "broadsheet.identity.services.choices"
 COMMENTS_MODERATION_POLICY = "broadsheet.comments.moderation.ModerationPolicy"
+
+# --- Identities: site accounts and sign-in with other services (django-allauth) -------------------
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/"
+ACCOUNT_LOGOUT_REDIRECT_URL = "/"
+ACCOUNT_ADAPTER = "broadsheet.identity.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "broadsheet.identity.adapters.SocialAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+# The username is the name shown on comments; sign-in is by email.
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_LOGOUT_ON_GET = False  # a link from another site cannot sign a reader out
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = False
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if BROADSHEET_HTTPS else "http"
+# allauth's defaults, written out: 5 failed sign-ins per account in 5 minutes, 10 per IP a
+# minute. Counted in the cache, so several app servers need REDIS_URL to share the count.
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/300s/key"}
+ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{WAGTAIL_SITE_NAME}] "
+SOCIALACCOUNT_LOGIN_ON_GET = False  # sign-in starts only by POST
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # never sign in to an account by matching email
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = False
+SOCIALACCOUNT_EMAIL_REQUIRED = False  # X and Mastodon give no email address
+# Provider addresses are never used (see adapters.py), so there is nothing to verify.
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_QUERY_EMAIL = False
+SOCIALACCOUNT_STORE_TOKENS = False  # only the identity is needed, never the reader's tokens
+SOCIALACCOUNT_REQUESTS_TIMEOUT = 5
+SOCIALACCOUNT_OPENID_CONNECT_URL_PREFIX = "oidc"
+# Built-in defaults; a provider with no APPS entry (and no app in the admin) is not offered.
+SOCIALACCOUNT_PROVIDERS: dict = {
+    "openid_connect": {"OAUTH_PKCE_ENABLED": True},
+    "google": {"OAUTH_PKCE_ENABLED": True, "SCOPE": ["openid", "email", "profile"]},
+    "facebook": {"METHOD": "oauth2", "OAUTH_PKCE_ENABLED": True, "SCOPE": ["public_profile"]},
+    "twitter_oauth2": {"OAUTH_PKCE_ENABLED": True},
+    "mastodon": {},
+}
+_providers_json = os.environ.get("BROADSHEET_SOCIALACCOUNT_PROVIDERS", "").strip()
+if _providers_json:
+    try:
+        _extra_providers = json.loads(_providers_json)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"BROADSHEET_SOCIALACCOUNT_PROVIDERS is not JSON: {error}")
+    if not isinstance(_extra_providers, dict) or not all(
+        isinstance(v, dict) for v in _extra_providers.values()
+    ):
+        raise ImproperlyConfigured(
+            "BROADSHEET_SOCIALACCOUNT_PROVIDERS must be a JSON object of provider settings, "
+            'in the shape of SOCIALACCOUNT_PROVIDERS: {"openid_connect": {"APPS": [...]}}'
+        )
+    for _provider_id, _provider_settings in _extra_providers.items():
+        SOCIALACCOUNT_PROVIDERS.setdefault(_provider_id, {}).update(_provider_settings)
+# Forced after the merge: the stricter provider classes cannot be configured away.
+for _provider_id, _class_path in {
+    "openid_connect": "broadsheet.identity.providers.openid_connect.provider.StrictOIDCProvider",
+    "google": "broadsheet.identity.providers.google.provider.StrictGoogleProvider",
+    "facebook": "broadsheet.identity.providers.facebook.provider.StrictFacebookProvider",
+    "twitter_oauth2": "broadsheet.identity.providers.x.provider.StrictXProvider",
+}.items():
+    SOCIALACCOUNT_PROVIDERS.setdefault(_provider_id, {})["provider_class"] = _class_path
+    SOCIALACCOUNT_PROVIDERS[_provider_id].pop("VERIFIED_EMAIL", None)
+# Outbound requests to addresses a reader typed (Mastodon instances) go only to public
+# addresses; tests widen this to loopback for their fake servers.
+BROADSHEET_OUTBOUND_ALLOW_NETWORKS: list[str] = []
+BROADSHEET_RESOLVER = "broadsheet.core.netguard.system_resolver"
+BROADSHEET_MASTODON_SCHEME = "https"
 
 LOGGING = {
     "version": 1,

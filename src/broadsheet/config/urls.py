@@ -9,6 +9,8 @@ urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("admin/", include(wagtailadmin_urls)),
     path("documents/", include(wagtaildocs_urls)),
+    path("accounts/", include("allauth.urls")),
+    path("comments/identity/", include("broadsheet.identity.urls")),
     path("comments/", include("broadsheet.comments.urls")),
     path("", include("broadsheet.publishing.urls")),
     path("", include(wagtail_urls)),

@@ -1,4 +1,5 @@
-"""Who sent a request: the client address, reading forwarded headers only from trusted proxies."""
+"""Who sent a request: the client address (reading forwarded headers only from trusted
+proxies), and whether the request came from this site."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import ipaddress
 from functools import lru_cache
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
 
 
 @lru_cache(maxsize=1)
@@ -39,3 +41,20 @@ def client_ip(request: HttpRequest) -> str | None:
             except ValueError:
                 return remote
     return remote
+
+
+def csrf_passes(request: HttpRequest) -> bool:
+    """Django's own CSRF check, for views that answer a failed check with something more
+    useful than a 403 page (the reader's text back, or a confirm page)."""
+    checker = CsrfViewMiddleware(lambda r: HttpResponse())
+    return checker.process_view(request, None, (), {}) is None
+
+
+def is_cross_site(request: HttpRequest) -> bool:
+    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        return True
+    origin = request.headers.get("Origin")
+    if not origin or origin == "null":
+        return origin == "null"
+    own = f"{request.scheme}://{request.get_host()}"
+    return origin != own and origin not in settings.CSRF_TRUSTED_ORIGINS

@@ -1,0 +1,125 @@
+"""allauth adapters: where Broadsheet's sign-in rules live."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.providers.base.constants import AuthError
+from django.conf import settings
+from django.http import HttpRequest, HttpResponseRedirect
+from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def is_local_path(url: str | None) -> bool:
+    """Only a path on this site: "/2017/11/20/slug/#respond". Never an absolute URL, not even
+    to this host, never "//host", "/\\host", or anything with control characters."""
+    if not url or not isinstance(url, str) or len(url) > 2000:
+        return False
+    if not url.startswith("/") or url.startswith("//") or CONTROL.search(url):
+        return False
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc:
+        return False
+    return url_has_allowed_host_and_scheme(url, allowed_hosts=None)
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def is_safe_url(self, url: str | None) -> bool:
+        return is_local_path(url)
+
+    def is_open_for_signup(self, request: HttpRequest) -> bool:
+        return getattr(settings, "BROADSHEET_OPEN_SIGNUP", True)
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    def list_providers(self, request: HttpRequest):
+        providers = super().list_providers(request)
+        return [p for p in providers if p.app is not None or _enabled_without_app(p.id)]
+
+    def is_email_verified(self, provider, email) -> bool:
+        # A provider's word that an address is verified is never enough to link accounts.
+        return False
+
+    def populate_user(self, request, sociallogin, data):
+        # The provider's email address is not copied: no account is ever found, linked or
+        # blocked by an address the reader did not verify with us.
+        user = super().populate_user(request, sociallogin, {**data, "email": None})
+        sociallogin.email_addresses = []
+        return user
+
+    def pre_social_login(self, request: HttpRequest, sociallogin) -> None:
+        from .oauth import IdentityError
+
+        if sociallogin.state.get("process", "login") != "login":
+            raise ImmediateHttpResponse(self._error_response(request, sociallogin, "connect"))
+        if sociallogin.is_existing:
+            stored = sociallogin.account.__class__.objects.get(pk=sociallogin.account.pk)
+            before = _issuer(stored.extra_data)
+            now = _issuer(sociallogin.account.extra_data)
+            if before and now and before != now:
+                raise ImmediateHttpResponse(
+                    self._error_response(
+                        request,
+                        sociallogin,
+                        IdentityError(f"account was created by {before}, answer from {now}"),
+                    )
+                )
+
+    def _error_response(self, request, sociallogin, exception):
+        provider = sociallogin.account.get_provider(request)
+        from allauth.socialaccount.helpers import render_authentication_error
+
+        return render_authentication_error(
+            request, provider, exception=exception, extra_context={"state": sociallogin.state}
+        )
+
+    def on_authentication_error(
+        self, request, provider, error=None, exception=None, extra_context=None
+    ) -> None:
+        """A failed or cancelled sign-in goes back to the comment form (or closes the popup)
+        when it started there; the reader's text is waiting."""
+        from .views import done_url_for_state
+
+        state = (extra_context or {}).get("state") or {}
+        status = "cancelled" if error == AuthError.CANCELLED else "error"
+        url = done_url_for_state(state, status)
+        if url:
+            raise ImmediateHttpResponse(HttpResponseRedirect(url))
+        raise ImmediateHttpResponse(
+            render(
+                request,
+                "socialaccount/authentication_error.html",
+                {
+                    "status": status,
+                    "provider": provider,
+                    "popup": _popup_flag(request),
+                    "popup_data": {"type": "broadsheet-identity", "status": status},
+                },
+                status=400 if status == "error" else 200,
+            )
+        )
+
+
+def _popup_flag(request) -> bool:
+    return bool(request.session.get("bs_identity_popup"))
+
+
+def _issuer(extra_data) -> str | None:
+    if isinstance(extra_data, dict):
+        token = extra_data.get("id_token")
+        if isinstance(token, dict):
+            return token.get("iss")
+        return extra_data.get("bs_issuer")
+    return None
+
+
+def _enabled_without_app(provider_id: str) -> bool:
+    return bool(settings.SOCIALACCOUNT_PROVIDERS.get(provider_id, {}).get("ENABLED"))
+

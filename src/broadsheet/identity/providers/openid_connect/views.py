@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from allauth.account.internal.decorators import login_not_required
+from allauth.socialaccount.models import SocialApp
+from allauth.socialaccount.providers.oauth2.views import OAuth2LoginView
+from allauth.socialaccount.providers.openid_connect.views import OpenIDConnectOAuth2Adapter
+from django.http import Http404, HttpRequest
+from django.urls import reverse
+
+from broadsheet.identity.oauth import (
+    IdentityError,
+    StrictAdapterMixin,
+    StrictCallbackView,
+    absolute_url,
+    fetch_json,
+    verify_id_token,
+)
+
+
+class StrictOIDCAdapter(StrictAdapterMixin, OpenIDConnectOAuth2Adapter):
+    @property
+    def openid_config(self) -> dict:
+        if not hasattr(self, "_openid_config"):
+            provider = self.get_provider()
+            config = fetch_json(provider.server_url)
+            config.update(provider.app.settings.get("openid_configuration_overrides", {}))
+            # OIDC Discovery 4.3: the document must be about the issuer we were configured with.
+            if config.get("issuer", "").rstrip("/") != provider.configured_issuer:
+                raise IdentityError(
+                    f"discovery names issuer {config.get('issuer')!r}, "
+                    f"configured {provider.configured_issuer!r}"
+                )
+            self._openid_config = config
+        return self._openid_config
+
+    def get_callback_url(self, request: HttpRequest, app) -> str:
+        return absolute_url(
+            reverse("openid_connect_callback", kwargs={"provider_id": self.provider_id})
+        )
+
+    def complete_login(self, request: HttpRequest, app, token, **kwargs):
+        id_token = kwargs["response"].get("id_token")
+        if not id_token:
+            raise IdentityError("the token response has no ID token")
+        claims = verify_id_token(
+            id_token,
+            jwks_url=self.openid_config["jwks_uri"],
+            issuer=self.openid_config["issuer"],
+            client_id=app.client_id,
+            nonce=(self.state or {}).get("nonce"),
+        )
+        data = {"id_token": claims}
+        if app.settings.get("fetch_userinfo", True) and self.openid_config.get("userinfo_endpoint"):
+            userinfo = self._fetch_user_info(token.token)
+            if str(userinfo.get("sub")) != str(claims["sub"]):  # OIDC Core 5.3.2
+                raise IdentityError("userinfo is about another subject than the ID token")
+            data["userinfo"] = userinfo
+        return self.get_provider().sociallogin_from_response(request, data)
+
+
+@login_not_required
+def login(request: HttpRequest, provider_id: str):
+    try:
+        return OAuth2LoginView.adapter_view(StrictOIDCAdapter(request, provider_id))(request)
+    except SocialApp.DoesNotExist:
+        raise Http404 from None
+
+
+@login_not_required
+def callback(request: HttpRequest, provider_id: str):
+    try:
+        return StrictCallbackView.adapter_view(StrictOIDCAdapter(request, provider_id))(request)
+    except SocialApp.DoesNotExist:
+        raise Http404 from None

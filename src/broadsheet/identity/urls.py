@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+app_name = "identity"
+urlpatterns = [
+    path("start/", views.start, name="start"),
+    path("done/", views.done, name="done"),
+]

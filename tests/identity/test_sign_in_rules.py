@@ -1,0 +1,245 @@
+"""The comment form's sign-in, through Django's test client: which icons show, where sign-in may
+start, where it may lead back to, and what a guest may not do. Rows O03, O07, F03, X05."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+
+from broadsheet.comments.models import Comment
+from broadsheet.identity.adapters import is_local_path
+
+from .conftest import add_oidc_app
+
+pytestmark = pytest.mark.django_db
+
+PAYLOAD = "</script><script>alert(1)</script>\u2028"
+
+# PayloadsAllTheThings "Open Redirect" (MIT) — the shapes that matter for a path check —
+# plus our own host written absolutely.
+OPEN_REDIRECTS = [
+    "//evil.test",
+    "///evil.test",
+    "////evil.test",
+    "/\\evil.test",
+    "\\\\evil.test",
+    "/\\/evil.test",
+    "https://evil.test",
+    "http:evil.test",
+    "https:/evil.test",
+    "//evil.test/%2f..",
+    "\t//evil.test",
+    " //evil.test",
+    "//evil%E3%80%82test",
+    "javascript:alert(1)",
+    "JaVaScRiPt:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "/\x00//evil.test",
+    "http://127.0.0.1.evil.test",
+    "https://testserver/",
+    "http://testserver/2017/",
+    "@evil.test",
+    "evil.test",
+    "//google.com%2f%2e%2e",
+]
+
+
+@pytest.mark.parametrize("target", OPEN_REDIRECTS)
+def test_next_never_leads_off_the_site(target):
+    assert not is_local_path(target)
+
+
+def test_next_may_lead_to_a_path_on_the_site():
+    assert is_local_path("/2017/11/20/solidarity/#respond")
+    assert is_local_path("/comments/identity/done/?thread=1&popup=1&js=1")
+
+
+@pytest.mark.parametrize("target", ["//evil.test", "https://evil.test/", "/\\evil.test"])
+def test_signing_in_with_an_off_site_next_lands_on_the_site(client, user_factory, target):
+    from allauth.account.models import EmailAddress
+
+    user = user_factory(email="rosa@example.test")
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    response = client.post(
+        f"/accounts/login/?next={target}",
+        {"login": "rosa@example.test", "password": "correct horse 42"},
+    )
+    assert response.status_code == 302
+    assert response["Location"].startswith("/") and not response["Location"].startswith("//")
+
+
+def icons(client, thread):
+    from bs4 import BeautifulSoup
+
+    page = client.get(f"/comments/respond/{thread.pk}/")
+    soup = BeautifulSoup(page.content, "html.parser")
+    return [
+        (b["value"], b["data-provider-name"])
+        for b in soup.select('button[name="identity_provider"]')
+    ]
+
+
+def test_only_configured_providers_show_an_icon(client, settings, thread_factory):
+    thread = thread_factory()
+    assert icons(client, thread) == [("site", "Broadsheet account")]
+    providers = dict(settings.SOCIALACCOUNT_PROVIDERS)
+    providers["twitter_oauth2"] = {**providers["twitter_oauth2"],
+                                   "APPS": [{"client_id": "x-id", "secret": "x-secret"}]}
+    providers["mastodon"] = {"ENABLED": True}
+    settings.SOCIALACCOUNT_PROVIDERS = providers
+    assert icons(client, thread) == [
+        ("site", "Broadsheet account"),
+        ("twitter_oauth2", "X"),
+        ("mastodon", "Mastodon"),
+    ]
+    # Switching X off is removing its entry.
+    providers = dict(providers)
+    providers["twitter_oauth2"] = {"OAUTH_PKCE_ENABLED": True}
+    settings.SOCIALACCOUNT_PROVIDERS = providers
+    assert [key for key, _ in icons(client, thread)] == ["site", "mastodon"]
+
+
+def test_article_page_is_the_same_for_every_anonymous_reader(demo_article, settings):
+    providers = dict(settings.SOCIALACCOUNT_PROVIDERS)
+    providers["twitter_oauth2"] = {"APPS": [{"client_id": "x-id", "secret": "x-secret"}]}
+    settings.SOCIALACCOUNT_PROVIDERS = providers
+    first, second = Client(), Client()
+    one = first.get(demo_article)
+    two = second.get(demo_article)
+    assert one.status_code == two.status_code == 200
+    assert one.content == two.content
+    assert b'value="twitter_oauth2"' in one.content
+    assert b"csrfmiddlewaretoken" not in one.content
+    assert "sessionid" not in one.cookies
+
+
+def test_provider_login_by_get_only_shows_a_confirm_page(client, settings):
+    add_oidc_app(settings, provider_id="op1", name="OP1", issuer="https://op.invalid",
+                 client_id="c", secret="s")
+    response = client.get("/accounts/oidc/op1/login/?process=connect&next=//evil.test")
+    assert response.status_code == 200
+    assert b'method="post"' in response.content.lower()
+    assert "socialaccount_states" not in client.session  # no flow was started
+
+
+def test_connect_is_refused_and_forged_posts_start_nothing(settings, thread_factory):
+    add_oidc_app(settings, provider_id="op1", name="OP1", issuer="https://op.invalid",
+                 client_id="c", secret="s")
+    forger = Client(enforce_csrf_checks=True)
+    response = forger.post("/accounts/oidc/op1/login/", {"process": "login"})
+    assert response.status_code == 403
+    thread = thread_factory()
+    # From another site: refused outright.
+    response = forger.post(
+        "/comments/identity/start/",
+        {"thread": thread.pk, "identity_provider": "op1", "comment": "hello"},
+        HTTP_ORIGIN="http://evil.test",
+    )
+    assert response.status_code == 403
+    assert "socialaccount_states" not in forger.session
+    # Same site without a token: sent to the confirm page, no flow started yet.
+    response = forger.post(
+        "/comments/identity/start/",
+        {"thread": thread.pk, "identity_provider": "op1", "comment": "hello"},
+    )
+    assert response.status_code == 303
+    assert response["Location"].startswith("/accounts/oidc/op1/login/?process=login")
+    assert "socialaccount_states" not in forger.session
+
+
+def test_connect_process_is_refused(client, settings, oidc_op):
+    settings.BROADSHEET_BASE_URL = "http://testserver"
+    oidc_op("op1")
+    client.get("/accounts/oidc/op1/login/")  # the CSRF cookie
+    response = client.post("/accounts/oidc/op1/login/", {"process": "connect"})
+    assert response.status_code == 400
+    assert "socialaccount_states" not in client.session
+
+
+def test_sign_in_post_hands_off_to_the_provider_with_pkce_nonce_and_exact_redirect(
+    client, settings, oidc_op
+):
+    from urllib.parse import parse_qs, urlsplit
+
+    from bs4 import BeautifulSoup
+
+    settings.BROADSHEET_BASE_URL = "http://testserver"
+    issuer = oidc_op("op1")
+    client.get("/accounts/oidc/op1/login/")
+    response = client.post(
+        "/accounts/oidc/op1/login/?auth_params=redirect_uri%3Dhttps%3A%2F%2Fevil.test&scope=x",
+        {"process": "login", "next": "/2017/"},
+    )
+    # form-action 'self' would block a POST answered by an off-site redirect: a same-site page
+    # continues instead.
+    assert response.status_code == 200
+    assert response["Cross-Origin-Opener-Policy"] == "unsafe-none"
+    link = BeautifulSoup(response.content, "html.parser").select_one("#handoff-link")["href"]
+    assert link.startswith(f"{issuer}/auth?")
+    query = parse_qs(urlsplit(link).query)
+    assert query["redirect_uri"] == ["http://testserver/accounts/oidc/op1/login/callback/"]
+    assert query["code_challenge_method"] == ["S256"]
+    assert len(query["code_challenge"][0]) == 43
+    assert len(query["nonce"][0]) >= 32
+    assert sorted(query["scope"][0].split()) == ["email", "openid", "profile"]  # not "x"
+    assert query["state"][0]
+
+
+def test_logout_only_by_post_with_token(user_factory):
+    user = user_factory(email="rosa@example.test")
+    reader = Client(enforce_csrf_checks=True)
+    reader.force_login(user)
+    assert reader.get("/accounts/logout/").status_code == 200  # a confirm page
+    assert reader.post("/accounts/logout/").status_code == 403
+    session = json.loads(reader.get("/comments/session/").content)
+    assert session["user"]["name"]
+
+
+def test_a_guest_may_not_use_the_email_of_an_account(client, user_factory, thread_factory,
+                                                     comment_data):
+    user_factory(email="rosa@example.test")
+    thread = thread_factory()
+    client.get(f"/comments/respond/{thread.pk}/")
+    data = comment_data(thread, comment="Kept, not lost.", email="ROSA@example.test")
+    response = client.post("/comments/post/", data)
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "belongs to an account on this site" in body
+    assert "Kept, not lost.</textarea>" in body
+    assert Comment.objects.count() == 0
+
+
+def test_text_typed_before_a_sign_in_without_javascript_comes_back_once(settings,
+                                                                         thread_factory):
+    add_oidc_app(settings, provider_id="op1", name="OP1", issuer="https://op.invalid",
+                 client_id="c", secret="s")
+    thread = thread_factory()
+    reader = Client(enforce_csrf_checks=True)  # a cached page without JavaScript: no token
+    reader.post(
+        "/comments/identity/start/",
+        {"thread": thread.pk, "identity_provider": "op1", "comment": "My draft, kept.",
+         "author": "Ana"},
+    )
+    page = reader.get(f"/comments/respond/{thread.pk}/?signin=cancelled")
+    assert "My draft, kept.</textarea>" in page.content.decode()
+    assert "Logging in was cancelled. Your comment is still here." in page.content.decode()
+    session = json.loads(reader.get(f"/comments/session/?thread={thread.pk}").content)
+    assert session["draft"]["comment"] == "My draft, kept."
+    again = json.loads(reader.get(f"/comments/session/?thread={thread.pk}").content)
+    assert again["draft"] is None
+
+
+def test_provider_names_and_done_page_data_stay_data(client, settings, thread_factory):
+    add_oidc_app(settings, provider_id="op1", name=PAYLOAD, issuer="https://op.invalid",
+                 client_id="c", secret="s")
+    thread = thread_factory()
+    page = client.get(f"/comments/respond/{thread.pk}/").content.decode()
+    assert PAYLOAD not in page
+    assert "<script>alert(1)" not in page
+    done = client.get(
+        f"/comments/identity/done/?thread={thread.pk}&popup=1&status={PAYLOAD}"
+    ).content.decode()
+    assert "<script>alert(1)" not in done
+    assert '"status": "error"' in done
