@@ -25,8 +25,9 @@ def _first_line(stream, timeout: float) -> str:
     return lines.get(timeout=timeout)
 
 
-def add_oidc_app(settings, *, provider_id: str, name: str, issuer: str, client_id: str,
-                 secret: str) -> None:
+def add_oidc_app(
+    settings, *, provider_id: str, name: str, issuer: str, client_id: str, secret: str
+) -> None:
     providers = copy.deepcopy(settings.SOCIALACCOUNT_PROVIDERS)
     apps = providers.setdefault("openid_connect", {}).setdefault("APPS", [])
     apps.append(
@@ -54,12 +55,27 @@ def oidc_op(settings):
         pytest.skip(message)
     processes = []
 
-    def start(provider_id="op1", *, name=None, client_id="broadsheet", secret="s3cret",
-              register=True, env=None):
+    def start(
+        provider_id="op1",
+        *,
+        name=None,
+        client_id="broadsheet",
+        secret="s3cret",
+        register=True,
+        env=None,
+    ):
         callback = f"{settings.BROADSHEET_BASE_URL}/accounts/oidc/{provider_id}/login/callback/"
         process = subprocess.Popen(  # noqa: S603 — our own script, fixed arguments
-            [node, str(OP_SCRIPT), "--client-id", client_id, "--client-secret", secret,
-             "--redirect-uri", callback],
+            [
+                node,
+                str(OP_SCRIPT),
+                "--client-id",
+                client_id,
+                "--client-secret",
+                secret,
+                "--redirect-uri",
+                callback,
+            ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -79,8 +95,14 @@ def oidc_op(settings):
                 raise RuntimeError("oidc-provider did not start")
             time.sleep(0.1)
         if register:
-            add_oidc_app(settings, provider_id=provider_id, name=name or provider_id.upper(),
-                         issuer=issuer, client_id=client_id, secret=secret)
+            add_oidc_app(
+                settings,
+                provider_id=provider_id,
+                name=name or provider_id.upper(),
+                issuer=issuer,
+                client_id=client_id,
+                secret=secret,
+            )
         return issuer
 
     yield start

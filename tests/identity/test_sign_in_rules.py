@@ -85,8 +85,10 @@ def test_only_configured_providers_show_an_icon(client, settings, thread_factory
     thread = thread_factory()
     assert icons(client, thread) == [("site", "Broadsheet account")]
     providers = dict(settings.SOCIALACCOUNT_PROVIDERS)
-    providers["twitter_oauth2"] = {**providers["twitter_oauth2"],
-                                   "APPS": [{"client_id": "x-id", "secret": "x-secret"}]}
+    providers["twitter_oauth2"] = {
+        **providers["twitter_oauth2"],
+        "APPS": [{"client_id": "x-id", "secret": "x-secret"}],
+    }
     providers["mastodon"] = {"ENABLED": True}
     settings.SOCIALACCOUNT_PROVIDERS = providers
     assert icons(client, thread) == [
@@ -116,8 +118,14 @@ def test_article_page_is_the_same_for_every_anonymous_reader(demo_article, setti
 
 
 def test_provider_login_by_get_only_shows_a_confirm_page(client, settings):
-    add_oidc_app(settings, provider_id="op1", name="OP1", issuer="https://op.invalid",
-                 client_id="c", secret="s")
+    add_oidc_app(
+        settings,
+        provider_id="op1",
+        name="OP1",
+        issuer="https://op.invalid",
+        client_id="c",
+        secret="s",
+    )
     response = client.get("/accounts/oidc/op1/login/?process=connect&next=//evil.test")
     assert response.status_code == 200
     assert b'method="post"' in response.content.lower()
@@ -125,8 +133,14 @@ def test_provider_login_by_get_only_shows_a_confirm_page(client, settings):
 
 
 def test_connect_is_refused_and_forged_posts_start_nothing(settings, thread_factory):
-    add_oidc_app(settings, provider_id="op1", name="OP1", issuer="https://op.invalid",
-                 client_id="c", secret="s")
+    add_oidc_app(
+        settings,
+        provider_id="op1",
+        name="OP1",
+        issuer="https://op.invalid",
+        client_id="c",
+        secret="s",
+    )
     forger = Client(enforce_csrf_checks=True)
     response = forger.post("/accounts/oidc/op1/login/", {"process": "login"})
     assert response.status_code == 403
@@ -197,8 +211,9 @@ def test_logout_only_by_post_with_token(user_factory):
     assert session["user"]["name"]
 
 
-def test_a_guest_may_not_use_the_email_of_an_account(client, user_factory, thread_factory,
-                                                     comment_data):
+def test_a_guest_may_not_use_the_email_of_an_account(
+    client, user_factory, thread_factory, comment_data
+):
     user_factory(email="rosa@example.test")
     thread = thread_factory()
     client.get(f"/comments/respond/{thread.pk}/")
@@ -211,16 +226,25 @@ def test_a_guest_may_not_use_the_email_of_an_account(client, user_factory, threa
     assert Comment.objects.count() == 0
 
 
-def test_text_typed_before_a_sign_in_without_javascript_comes_back_once(settings,
-                                                                         thread_factory):
-    add_oidc_app(settings, provider_id="op1", name="OP1", issuer="https://op.invalid",
-                 client_id="c", secret="s")
+def test_text_typed_before_a_sign_in_without_javascript_comes_back_once(settings, thread_factory):
+    add_oidc_app(
+        settings,
+        provider_id="op1",
+        name="OP1",
+        issuer="https://op.invalid",
+        client_id="c",
+        secret="s",
+    )
     thread = thread_factory()
     reader = Client(enforce_csrf_checks=True)  # a cached page without JavaScript: no token
     reader.post(
         "/comments/identity/start/",
-        {"thread": thread.pk, "identity_provider": "op1", "comment": "My draft, kept.",
-         "author": "Ana"},
+        {
+            "thread": thread.pk,
+            "identity_provider": "op1",
+            "comment": "My draft, kept.",
+            "author": "Ana",
+        },
     )
     page = reader.get(f"/comments/respond/{thread.pk}/?signin=cancelled")
     assert "My draft, kept.</textarea>" in page.content.decode()
@@ -232,8 +256,14 @@ def test_text_typed_before_a_sign_in_without_javascript_comes_back_once(settings
 
 
 def test_provider_names_and_done_page_data_stay_data(client, settings, thread_factory):
-    add_oidc_app(settings, provider_id="op1", name=PAYLOAD, issuer="https://op.invalid",
-                 client_id="c", secret="s")
+    add_oidc_app(
+        settings,
+        provider_id="op1",
+        name=PAYLOAD,
+        issuer="https://op.invalid",
+        client_id="c",
+        secret="s",
+    )
     thread = thread_factory()
     page = client.get(f"/comments/respond/{thread.pk}/").content.decode()
     assert PAYLOAD not in page
