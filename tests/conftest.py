@@ -176,3 +176,20 @@ def quiet_request_log():
     logger.setLevel(logging.ERROR)
     yield
     logger.setLevel(level)
+
+
+@pytest.fixture
+def smtp_mailbox(settings):
+    """A real SMTP server on 127.0.0.1 (a free port) that Django's SMTP backend sends to.
+    Yields the Mailbox: ``.messages`` (email.message.EmailMessage) and ``.wait_for(n)``."""
+    from tests.mailbox import Mailbox
+
+    with Mailbox("127.0.0.1") as mailbox:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST = "127.0.0.1"
+        settings.EMAIL_PORT = mailbox.port
+        settings.EMAIL_USE_TLS = False
+        settings.EMAIL_USE_SSL = False
+        settings.EMAIL_HOST_USER = ""
+        settings.EMAIL_HOST_PASSWORD = ""
+        yield mailbox

@@ -182,7 +182,10 @@ def unsafe_findings(
             values = value if isinstance(value, list) else [value]
             if attribute.startswith("on"):
                 flag(element, f"{attribute}= on <{name}>")
-            if attribute in {"srcdoc", "formaction"}:
+            if attribute == "srcdoc" or (
+                attribute == "formaction"
+                and (_owner(element) is not None or value not in form_actions)
+            ):
                 flag(element, f"{attribute}= on <{name}>")
             if attribute in URL_ATTRIBUTES:
                 for item in values:
@@ -207,11 +210,13 @@ def unsafe_findings(
 
 
 def _form_actions() -> set[str]:
+    """The site's own forms: posting, search, Log Out and the sign-in icons' start URL."""
     actions = {POST}
-    try:
-        actions.add(reverse("publishing:search"))
-    except NoReverseMatch:
-        pass
+    for name in ("publishing:search", "account_logout", "identity:start"):
+        try:
+            actions.add(reverse(name))
+        except NoReverseMatch:
+            pass
     return actions
 
 

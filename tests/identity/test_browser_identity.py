@@ -12,7 +12,6 @@ import requests
 from playwright.sync_api import expect
 
 from broadsheet.comments.models import Comment
-
 from tests.test_browser_comments import evil_site  # noqa: F401 — fixture
 
 from .conftest import op_login
@@ -200,7 +199,8 @@ def test_other_sites_cannot_hear_or_fake_the_popup_report(
     # (a) A hostile opener opens our last sign-in page and listens: it hears nothing.
     pages["/opener"] = (
         "<button id=go>go</button><script>document.title='none';"
-        "window.addEventListener('message',function(e){document.title='GOT '+JSON.stringify(e.data)});"
+        "window.addEventListener('message',"
+        "function(e){document.title='GOT '+JSON.stringify(e.data)});"
         f"document.getElementById('go').onclick=function(){{window.w=window.open("
         f"'{base}/comments/identity/done/?thread={thread.pk}&popup=1')}};</script>"
     )
@@ -265,7 +265,7 @@ def test_a_response_from_another_provider_is_refused(demo_site, new_page, oidc_o
     attacker = new_page(javascript=False)
     attacker.on(
         "request",
-        lambda r: captured.setdefault("op2", r.url) if "/oidc/op2/login/callback/" in r.url else None,
+        lambda r: "/op2/login/callback/" in r.url and captured.setdefault("op2", r.url),
     )
     attacker.goto(f"{base}/comments/respond/{thread.pk}/")
     attacker.fill("#comment", "x")

@@ -24,8 +24,8 @@ from broadsheet.core.html import json_for_html
 from broadsheet.core.net import client_ip, csrf_passes, is_cross_site
 
 from . import cookies, drafts, services
-from .identity import Identity, identity_for
 from .forms import CommentForm
+from .identity import Identity, identity_for
 from .models import DB_INT_MAX, Comment, Thread
 
 

@@ -292,7 +292,9 @@ if _providers_json:
     try:
         _extra_providers = json.loads(_providers_json)
     except ValueError as error:
-        raise ImproperlyConfigured(f"BROADSHEET_SOCIALACCOUNT_PROVIDERS is not JSON: {error}")
+        raise ImproperlyConfigured(
+            f"BROADSHEET_SOCIALACCOUNT_PROVIDERS is not JSON: {error}"
+        ) from None
     if not isinstance(_extra_providers, dict) or not all(
         isinstance(v, dict) for v in _extra_providers.values()
     ):

@@ -55,22 +55,10 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         return user
 
     def pre_social_login(self, request: HttpRequest, sociallogin) -> None:
-        from .oauth import IdentityError
-
+        # (The issuer check runs earlier, in oauth.refuse_issuer_change: allauth has already
+        # saved the new answer over the stored account by the time this hook runs.)
         if sociallogin.state.get("process", "login") != "login":
             raise ImmediateHttpResponse(self._error_response(request, sociallogin, "connect"))
-        if sociallogin.is_existing:
-            stored = sociallogin.account.__class__.objects.get(pk=sociallogin.account.pk)
-            before = _issuer(stored.extra_data)
-            now = _issuer(sociallogin.account.extra_data)
-            if before and now and before != now:
-                raise ImmediateHttpResponse(
-                    self._error_response(
-                        request,
-                        sociallogin,
-                        IdentityError(f"account was created by {before}, answer from {now}"),
-                    )
-                )
 
     def _error_response(self, request, sociallogin, exception):
         provider = sociallogin.account.get_provider(request)
@@ -109,15 +97,6 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
 
 def _popup_flag(request) -> bool:
     return bool(request.session.get("bs_identity_popup"))
-
-
-def _issuer(extra_data) -> str | None:
-    if isinstance(extra_data, dict):
-        token = extra_data.get("id_token")
-        if isinstance(token, dict):
-            return token.get("iss")
-        return extra_data.get("bs_issuer")
-    return None
 
 
 def _enabled_without_app(provider_id: str) -> bool:

@@ -25,6 +25,7 @@ import secrets
 from typing import Any
 
 import jwt
+import requests
 from allauth.account.utils import get_next_redirect_url
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import get_adapter
@@ -147,6 +148,15 @@ class StrictCallbackView(OAuth2CallbackView):
                 exception=IdentityError(problem),
                 extra_context={"state": state, "callback_view": self},
             )
+        try:
+            self.adapter.get_client(request, provider.app)  # resolves discovery now, inside the
+        except (OAuth2Error, requests.RequestException) as error:  # error page, not a 500
+            return None, render_authentication_error(
+                request,
+                provider,
+                exception=error,
+                extra_context={"state": state, "callback_view": self},
+            )
         self.adapter.state = state
         return state, None
 
@@ -221,6 +231,23 @@ def verify_id_token(
         raise IdentityError("ID token nonce does not match this sign-in")
     jwtkit.verify_jti(claims)
     return claims
+
+
+def refuse_issuer_change(provider_id: str, uid: str, issuer: str) -> None:
+    """An identity is keyed by issuer and subject: a provider id re-pointed at another issuer
+    cannot sign in to the accounts the first one created. Checked before allauth's lookup,
+    which saves the new answer over the stored one."""
+    from allauth.socialaccount.models import SocialAccount
+
+    stored = (
+        SocialAccount.objects.filter(provider=provider_id, uid=uid)
+        .values_list("extra_data", flat=True)
+        .first()
+    )
+    token = stored.get("id_token") if isinstance(stored, dict) else None
+    before = token.get("iss") if isinstance(token, dict) else (stored or {}).get("bs_issuer")
+    if before and before != issuer:
+        raise IdentityError(f"account was created by {before}, answer from {issuer}")
 
 
 def oidc_nonce_state() -> tuple[dict, dict]:

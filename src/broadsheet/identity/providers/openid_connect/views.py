@@ -13,6 +13,7 @@ from broadsheet.identity.oauth import (
     StrictCallbackView,
     absolute_url,
     fetch_json,
+    refuse_issuer_change,
     verify_id_token,
 )
 
@@ -49,6 +50,7 @@ class StrictOIDCAdapter(StrictAdapterMixin, OpenIDConnectOAuth2Adapter):
             client_id=app.client_id,
             nonce=(self.state or {}).get("nonce"),
         )
+        refuse_issuer_change(self.get_provider().sub_id, str(claims["sub"]), claims["iss"])
         data = {"id_token": claims}
         if app.settings.get("fetch_userinfo", True) and self.openid_config.get("userinfo_endpoint"):
             userinfo = self._fetch_user_info(token.token)
