@@ -17,7 +17,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@if command -v npm >/dev/null; then npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; \
 	else echo "npm not found: tests that use the naughty-strings list will be skipped"; fi
 
-demo: $(STAMP)
+demo: $(STAMP) node_modules/.package-lock.json
 	$(BIN)/broadsheet demo
 
 serve: $(STAMP)

@@ -212,7 +212,7 @@ def unsafe_findings(
 def _form_actions() -> set[str]:
     """The site's own forms: posting, search, Log Out and the sign-in icons' start URL."""
     actions = {POST}
-    for name in ("publishing:search", "account_logout", "identity:start"):
+    for name in ("publishing:search", "identity:start", "identity:logout"):
         try:
             actions.add(reverse(name))
         except NoReverseMatch:

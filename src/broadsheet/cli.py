@@ -7,8 +7,16 @@ broadsheet ...     anything else is a Django management command (migrate, create
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
+import shutil
+import subprocess
 import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _setup_django() -> None:
@@ -52,7 +60,62 @@ def serve(argv: list[str]) -> int:
     return 0  # pragma: no cover
 
 
+def _start_demo_identity_provider(base_url: str) -> str | None:
+    """With Node and the npm packages present (`make demo` installs them), run a local OpenID
+    provider so a newcomer can try "click an icon to log in" in the popup. Any name and any
+    password sign in. Skipped when providers are configured already."""
+    script = ROOT / "devtools" / "oidc-provider.mjs"
+    node = shutil.which("node")
+    if (
+        os.environ.get("BROADSHEET_SOCIALACCOUNT_PROVIDERS")
+        or not node
+        or not script.exists()
+        or not (ROOT / "node_modules" / "oidc-provider").exists()
+    ):
+        return None
+    var = Path(os.environ.get("BROADSHEET_VAR_DIR", ROOT / "var"))
+    var.mkdir(parents=True, exist_ok=True)
+    log = var / "demo-oidc-provider.log"
+    secret = secrets.token_urlsafe(24)
+    with log.open("w") as out:
+        subprocess.Popen(  # noqa: S603 — our own script, fixed arguments
+            [
+                node,
+                str(script),
+                "--client-id",
+                "broadsheet-demo",
+                "--client-secret",
+                secret,
+                "--redirect-uri",
+                f"{base_url}/accounts/oidc/demo-id/login/callback/",
+                "--exit-with-parent",
+            ],
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+        )
+    for _ in range(100):  # bounded: 10 s
+        first = log.read_text().partition("\n")[0]
+        if first:
+            issuer = json.loads(first)["issuer"]
+            break
+        time.sleep(0.1)
+    else:
+        return None
+    os.environ["BROADSHEET_SOCIALACCOUNT_PROVIDERS"] = json.dumps(
+        {"openid_connect": {"APPS": [{
+            "provider_id": "demo-id", "name": "Demo ID", "client_id": "broadsheet-demo",
+            "secret": secret, "settings": {"server_url": issuer},
+        }]}}
+    )  # fmt: skip
+    os.environ["BROADSHEET_ALLOW_HTTP_PROVIDERS"] = "1"
+    return issuer
+
+
 def demo(argv: list[str]) -> int:
+    port = next((a.split("=", 1)[1] for a in argv if a.startswith("--port=")), None)
+    port = port or os.environ.get("BROADSHEET_PORT", "8000")
+    os.environ.setdefault("BROADSHEET_BASE_URL", f"http://127.0.0.1:{port}")
+    provider = _start_demo_identity_provider(os.environ["BROADSHEET_BASE_URL"].rstrip("/"))
     _setup_django()
     from django.conf import settings
 
@@ -61,13 +124,17 @@ def demo(argv: list[str]) -> int:
     _manage("migrate", "--noinput", "--verbosity", "0")
     summary = load_demo(base_url=settings.BROADSHEET_BASE_URL)
     username, password = reset_demo_editor()
-    port = next((a.split("=", 1)[1] for a in argv if a.startswith("--port=")), None)
-    port = port or os.environ.get("BROADSHEET_PORT", "8000")
     print(
         f"\nDemo publication loaded ({summary}).\n"
         f"  Site:   http://127.0.0.1:{port}/\n"
         f"  Admin:  http://127.0.0.1:{port}/admin/  user: {username}  password: {password}\n"
-        "  (a new password is generated each time the demo starts)\n",
+        "  (a new password is generated each time the demo starts)\n"
+        + (
+            f'  Log in to comment with "Demo ID" (a local OpenID provider at {provider}):\n'
+            "  any name, any password.\n"
+            if provider
+            else ""
+        ),
         flush=True,
     )
     return serve(argv)

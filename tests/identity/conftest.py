@@ -16,7 +16,7 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
-OP_SCRIPT = ROOT / "tests" / "identity" / "op.mjs"
+OP_SCRIPT = ROOT / "devtools" / "oidc-provider.mjs"
 
 
 def _first_line(stream, timeout: float) -> str:

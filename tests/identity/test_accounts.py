@@ -23,7 +23,9 @@ from tests.mailbox import Mailbox
 
 PASSWORD = "correct horse 42"
 SITE = settings.WAGTAIL_SITE_NAME
-LINK = re.compile(r"https?://testserver(/\S+)")
+# Links in mail are on the site's canonical address, never the request's Host ("testserver").
+BASE_URL = "https://news.example.test"
+LINK = re.compile(r"https://news\.example\.test(/\S+)")
 
 
 class QuickPBKDF2(PBKDF2PasswordHasher):
@@ -47,6 +49,7 @@ def fresh_limits(settings):
         "tests.identity.test_accounts.QuickPBKDF2",
         "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     ]
+    settings.BROADSHEET_BASE_URL = BASE_URL
     cache.clear()
     yield
     cache.clear()

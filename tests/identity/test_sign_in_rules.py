@@ -273,3 +273,91 @@ def test_provider_names_and_done_page_data_stay_data(client, settings, thread_fa
     ).content.decode()
     assert "<script>alert(1)" not in done
     assert '"status": "error"' in done
+
+
+def test_login_limits_count_the_reader_behind_the_proxy_not_the_proxy(settings, rf):
+    """allauth's per-IP limits use the same trusted-proxy rule as comments: behind the site's
+    own proxy each reader counts alone, and a forged X-Forwarded-For is not believed."""
+    from broadsheet.core import net
+    from broadsheet.identity.adapters import AccountAdapter
+
+    settings.BROADSHEET_TRUSTED_PROXIES = ["127.0.0.1"]
+    net._trusted.cache_clear()
+    try:
+        through_proxy = rf.get("/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="127.0.0.7")
+        forged = rf.get("/", REMOTE_ADDR="127.0.0.9", HTTP_X_FORWARDED_FOR="127.0.0.8")
+        assert AccountAdapter(through_proxy).get_client_ip(through_proxy) == "127.0.0.7"
+        assert AccountAdapter(forged).get_client_ip(forged) == "127.0.0.9"
+    finally:
+        net._trusted.cache_clear()
+
+
+def test_discovery_overrides_cannot_change_who_signs(settings, oidc_op):
+    """An operator may point endpoints elsewhere, never the issuer or its keys."""
+    from allauth.socialaccount.adapter import get_adapter
+    from django.test import RequestFactory
+
+    settings.BROADSHEET_BASE_URL = "http://testserver"
+    issuer = oidc_op("op1", register=False)
+    add_oidc_app(settings, provider_id="op1", name="OP1", issuer=issuer, client_id="broadsheet",
+                 secret="s3cret")
+    providers = dict(settings.SOCIALACCOUNT_PROVIDERS)
+    app = providers["openid_connect"]["APPS"][-1]
+    app["settings"]["openid_configuration_overrides"] = {
+        "issuer": "https://evil.test", "jwks_uri": "https://evil.test/jwks"
+    }
+    settings.SOCIALACCOUNT_PROVIDERS = providers
+    request = RequestFactory().get("/")
+    provider = get_adapter().get_provider(request, "op1")
+    config = provider.get_oauth2_adapter(request).openid_config
+    assert config["issuer"] == issuer
+    assert config["jwks_uri"].startswith(issuer)
+
+
+def test_a_comment_records_the_provider_and_shows_its_name_avatar_and_profile(
+    client, user_factory, thread_factory, comment_data
+):
+    user = user_factory(username="rosa", email="")
+    user.first_name, user.last_name = "Rosa", "Example"
+    user.save()
+    client.force_login(user)
+    session = client.session
+    session["bs_identity"] = {
+        "kind": "provider", "provider": "mastodon", "provider_name": "Mastodon",
+        "avatar_url": "https://files.example.test/rosa.png",
+        "profile_url": "https://social.example.test/@rosa",
+    }
+    session.save()
+    thread = thread_factory()
+    identity = json.loads(client.get("/comments/session/").content)["user"]
+    assert identity == {
+        "name": "Rosa Example", "kind": "provider", "provider": "Mastodon",
+        "avatar_url": "https://files.example.test/rosa.png",
+        "profile_url": "https://social.example.test/@rosa",
+    }
+    data = comment_data(thread, comment="Signed in from my own server.", author="", email="")
+    assert client.post("/comments/post/", data).status_code == 303
+    comment = Comment.objects.get()
+    assert (comment.identified_by, comment.identity_provider, comment.identity_provider_name) == (
+        "provider", "mastodon", "Mastodon"
+    )
+    assert comment.author_name == "Rosa Example" and comment.user == user
+    assert comment.avatar.url == "https://files.example.test/rosa.png"
+    assert 'href="https://social.example.test/@rosa"' in comment.author_link
+
+
+def test_log_out_without_javascript_keeps_the_text(user_factory, thread_factory):
+    thread = thread_factory()
+    reader = Client(enforce_csrf_checks=True)
+    reader.force_login(user_factory(email="rosa@example.test"))
+    page = reader.get(f"/comments/respond/{thread.pk}/")
+    assert "You are commenting using your" in page.content.decode()
+    token = page.cookies["csrftoken"].value
+    data = {"thread": thread.pk, "comment": "Half-written, not lost.", "csrfmiddlewaretoken": token}
+    assert reader.post("/comments/identity/logout/", {"thread": thread.pk}).status_code == 403
+    response = reader.post("/comments/identity/logout/", data)
+    assert response.status_code == 303
+    assert response["Location"] == f"/comments/respond/{thread.pk}/#respond"
+    page = reader.get(f"/comments/respond/{thread.pk}/").content.decode()
+    assert "Half-written, not lost.</textarea>" in page
+    assert json.loads(reader.get("/comments/session/").content)["user"] is None

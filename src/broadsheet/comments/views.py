@@ -34,6 +34,19 @@ def thread_url(thread: Thread, anchor: str = "") -> str:
     return f"{url}#{anchor}" if anchor else url
 
 
+def thread_from(value: str) -> Thread | None:
+    if value.isascii() and value.isdigit() and int(value) <= DB_INT_MAX:
+        return Thread.objects.filter(pk=int(value)).first()
+    return None
+
+
+def no_thread(request: HttpRequest) -> HttpResponse:
+    """The article is gone: say so, and give the reader their text to keep."""
+    return render(
+        request, "comments/no_thread.html", {"text": request.POST.get("comment", "")}, status=404
+    )
+
+
 HIDDEN_FIELDS = ("thread", "comment_parent", "submission_key")
 
 
@@ -81,19 +94,9 @@ def form_page(
 def post_comment(request: HttpRequest) -> HttpResponse:
     identity = identity_for(request)
     form = CommentForm(request.POST, require_identity=identity is None)
-    thread_id = request.POST.get("thread", "")
-    thread = (
-        Thread.objects.filter(pk=int(thread_id)).first()
-        if thread_id.isascii() and thread_id.isdigit() and int(thread_id) <= DB_INT_MAX
-        else None
-    )
+    thread = thread_from(request.POST.get("thread", ""))
     if thread is None:
-        return render(
-            request,
-            "comments/no_thread.html",
-            {"text": request.POST.get("comment", "")},
-            status=404,
-        )
+        return no_thread(request)
     parent_id = request.POST.get("comment_parent", "")
     parent = (
         Comment.objects.visible().filter(pk=int(parent_id), thread=thread).first()

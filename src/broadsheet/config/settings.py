@@ -218,6 +218,10 @@ if BROADSHEET_HTTPS:
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "127.0.0.1")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", 25))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")  # STARTTLS, usually port 587
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL")  # TLS from the start, usually port 465
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Broadsheet <noreply@localhost>")
 
@@ -318,6 +322,8 @@ for _provider_id, _class_path in {
 BROADSHEET_OUTBOUND_ALLOW_NETWORKS: list[str] = []
 BROADSHEET_RESOLVER = "broadsheet.core.netguard.system_resolver"
 BROADSHEET_MASTODON_SCHEME = "https"
+# OpenID providers on plain http: only for the demo's local provider.
+BROADSHEET_ALLOW_HTTP_PROVIDERS = env_bool("BROADSHEET_ALLOW_HTTP_PROVIDERS")
 
 LOGGING = {
     "version": 1,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core.exceptions import ImmediateHttpResponse
@@ -30,9 +30,40 @@ def is_local_path(url: str | None) -> bool:
     return url_has_allowed_host_and_scheme(url, allowed_hosts=None)
 
 
+def on_base_url(url: str) -> str:
+    """The same link on the site's canonical address: links in mail never take their host
+    from the request's Host header."""
+    parts = urlsplit(url)
+    if not parts.scheme:
+        return url
+    base = urlsplit(settings.BROADSHEET_BASE_URL)
+    return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, parts.fragment))
+
+
 class AccountAdapter(DefaultAccountAdapter):
     def is_safe_url(self, url: str | None) -> bool:
         return is_local_path(url)
+
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        context = {
+            key: on_base_url(value) if isinstance(value, str) and key.endswith("_url") else value
+            for key, value in context.items()
+        }
+        super().send_mail(template_prefix, email, context)
+
+    def get_email_confirmation_url(self, request, emailconfirmation) -> str:
+        return on_base_url(super().get_email_confirmation_url(request, emailconfirmation))
+
+    def get_reset_password_from_key_url(self, key: str) -> str:
+        return on_base_url(super().get_reset_password_from_key_url(key))
+
+    def get_client_ip(self, request: HttpRequest) -> str:
+        """For the login rate limits: the reader's address, believing X-Forwarded-For only from
+        BROADSHEET_TRUSTED_PROXIES (the same rule as comments), so readers behind the site's
+        own proxy are not counted as one, and nobody can forge their way out of a limit."""
+        from broadsheet.core.net import client_ip
+
+        return client_ip(request) or super().get_client_ip(request)
 
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         return getattr(settings, "BROADSHEET_OPEN_SIGNUP", True)

@@ -110,7 +110,8 @@ class StrictProviderMixin:
         kwargs.pop("auth_params", None)
         try:
             extra_params, extra_state = self.flow_state(request)
-        except Exception as error:  # discovery failed: the provider is down or misconfigured
+        except (OAuth2Error, requests.RequestException, KeyError, ValueError) as error:
+            # Discovery failed: the provider is down or misconfigured.
             return render_authentication_error(request, self, exception=error)
         auth_params = {**self.get_auth_params(), **extra_params}
         return super().redirect(
@@ -130,6 +131,10 @@ class StrictAdapterMixin:
     before any request to the provider."""
 
     state: dict | None = None
+
+    def endpoint(self, name: str, default: str) -> str:
+        """A provider URL from the app's settings (another region, a proxy, a test's fake)."""
+        return self.get_provider().app.settings.get(name) or default
 
     def get_callback_url(self, request: HttpRequest, app) -> str:
         return absolute_url(self.get_provider().get_callback_url())
@@ -208,6 +213,8 @@ def verify_id_token(
     """Every check of OIDC Core 3.1.3.7 that applies to a confidential code-flow client."""
     try:
         header = jwt.get_unverified_header(token)
+        if header.get("alg") not in ID_TOKEN_ALGORITHMS:  # before any request for keys
+            raise IdentityError(f"ID token algorithm {header.get('alg')!r} is not accepted")
         key = signing_key(fetch_json(jwks_url), header)
         claims = jwt.decode(
             token,

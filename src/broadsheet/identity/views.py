@@ -19,20 +19,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from broadsheet.comments import drafts
 from broadsheet.comments.forms import CommentForm
-from broadsheet.comments.models import DB_INT_MAX, Thread
-from broadsheet.comments.views import form_page, thread_url
+from broadsheet.comments.models import Thread
+from broadsheet.comments.views import form_page, no_thread, thread_from, thread_url
 from broadsheet.core.net import csrf_passes, is_cross_site
 
 from . import services
 from .adapters import is_local_path
 
 STATUSES = ("ok", "error", "cancelled")
-
-
-def _thread(value: str) -> Thread | None:
-    if value.isascii() and value.isdigit() and int(value) <= DB_INT_MAX:
-        return Thread.objects.filter(pk=int(value)).first()
-    return None
 
 
 def done_url(thread: Thread, *, popup: bool, js: bool) -> str:
@@ -55,14 +49,9 @@ def start(request: HttpRequest) -> HttpResponse:
         return HttpResponseForbidden(
             "Forbidden: sign-in can only be started from this site.", content_type="text/plain"
         )
-    thread = _thread(request.POST.get("thread", ""))
+    thread = thread_from(request.POST.get("thread", ""))
     if thread is None:
-        return render(
-            request,
-            "comments/no_thread.html",
-            {"text": request.POST.get("comment", "")},
-            status=404,
-        )
+        return no_thread(request)
     drafts.save(request, thread.pk, request.POST)
     popup = request.POST.get("popup") == "1"
     js = request.POST.get("js") == "1"
@@ -103,9 +92,27 @@ def start(request: HttpRequest) -> HttpResponse:
     )
 
 
+@require_POST
+def logout(request: HttpRequest) -> HttpResponse:
+    """"Log Out" on the comment form page (without JavaScript): ends the identity and comes
+    back to the form with the text, which a plain log-out would lose with the session."""
+    from allauth.account.adapter import get_adapter as get_account_adapter
+
+    thread = thread_from(request.POST.get("thread", ""))
+    if thread is None:
+        return no_thread(request)
+    draft = {name: request.POST.get(name, "") for name in ("comment", "author", "email", "url")}
+    if request.user.is_authenticated:
+        get_account_adapter(request).logout(request)
+    drafts.save(request, thread.pk, draft)
+    return HttpResponseRedirect(
+        f"{reverse('comments:respond', args=[thread.pk])}#respond", status=303
+    )
+
+
 @require_GET
 def done(request: HttpRequest) -> HttpResponse:
-    thread = _thread(request.GET.get("thread", ""))
+    thread = thread_from(request.GET.get("thread", ""))
     popup = request.GET.get("popup") == "1"
     status = request.GET.get("status", "ok")
     if status not in STATUSES or (status == "ok" and not request.user.is_authenticated):

@@ -17,20 +17,17 @@ AUTHORIZE_URL = f"https://www.facebook.com/{GRAPH_API_VERSION}/dialog/oauth"
 
 
 class StrictFacebookOAuth2Adapter(StrictAdapterMixin, FacebookOAuth2Adapter):
-    def _endpoint(self, name: str, default: str) -> str:
-        return self.get_provider().app.settings.get(name) or default
-
     @property
     def authorize_url(self) -> str:
-        return self._endpoint("authorize_url", AUTHORIZE_URL)
+        return self.endpoint("authorize_url", AUTHORIZE_URL)
 
     @property
     def graph_url(self) -> str:
-        return self._endpoint("graph_url", GRAPH_API_URL).rstrip("/")
+        return self.endpoint("graph_url", GRAPH_API_URL).rstrip("/")
 
     @property
     def access_token_url(self) -> str:
-        return self._endpoint("access_token_url", f"{self.graph_url}/oauth/access_token")
+        return self.endpoint("access_token_url", f"{self.graph_url}/oauth/access_token")
 
     def get_access_token_data(self, request: HttpRequest, app, client, pkce_code_verifier=None):
         # Facebook's code exchange is a GET, and allauth's client only puts the PKCE verifier

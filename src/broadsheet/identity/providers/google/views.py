@@ -27,24 +27,21 @@ USERINFO_URL = "https://openidconnect.googleapis.com/v1/userinfo"
 
 
 class StrictGoogleOAuth2Adapter(StrictAdapterMixin, GoogleOAuth2Adapter):
-    def _endpoint(self, name: str, default: str) -> str:
-        return self.get_provider().app.settings.get(name) or default
-
     @property
     def authorize_url(self) -> str:
-        return self._endpoint("authorize_url", AUTHORIZE_URL)
+        return self.endpoint("authorize_url", AUTHORIZE_URL)
 
     @property
     def access_token_url(self) -> str:
-        return self._endpoint("access_token_url", ACCESS_TOKEN_URL)
+        return self.endpoint("access_token_url", ACCESS_TOKEN_URL)
 
     @property
     def jwks_url(self) -> str:
-        return self._endpoint("jwks_url", JWKS_URL)
+        return self.endpoint("jwks_url", JWKS_URL)
 
     @property
     def identity_url(self) -> str:
-        return self._endpoint("userinfo_url", USERINFO_URL)
+        return self.endpoint("userinfo_url", USERINFO_URL)
 
     def complete_login(self, request: HttpRequest, app, token, **kwargs):
         id_token = kwargs["response"].get("id_token")

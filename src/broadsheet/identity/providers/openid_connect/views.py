@@ -24,7 +24,12 @@ class StrictOIDCAdapter(StrictAdapterMixin, OpenIDConnectOAuth2Adapter):
         if not hasattr(self, "_openid_config"):
             provider = self.get_provider()
             config = fetch_json(provider.server_url)
-            config.update(provider.app.settings.get("openid_configuration_overrides", {}))
+            overrides = provider.app.settings.get("openid_configuration_overrides", {})
+            # Endpoints may be overridden (a provider behind a proxy); who signs and whose keys
+            # count may not.
+            config.update(
+                {k: v for k, v in overrides.items() if k not in ("issuer", "jwks_uri")}
+            )
             # OIDC Discovery 4.3: the document must be about the issuer we were configured with.
             if config.get("issuer", "").rstrip("/") != provider.configured_issuer:
                 raise IdentityError(

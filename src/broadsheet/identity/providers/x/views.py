@@ -17,20 +17,17 @@ class StrictTwitterOAuth2Adapter(StrictAdapterMixin, TwitterOAuth2Adapter):
     """Client authentication stays HTTP Basic (``basic_auth``), as X documents for
     confidential clients."""
 
-    def _endpoint(self, name: str, default: str) -> str:
-        return self.get_provider().app.settings.get(name) or default
-
     @property
     def authorize_url(self) -> str:
-        return self._endpoint("authorize_url", AUTHORIZE_URL)
+        return self.endpoint("authorize_url", AUTHORIZE_URL)
 
     @property
     def access_token_url(self) -> str:
-        return self._endpoint("access_token_url", ACCESS_TOKEN_URL)
+        return self.endpoint("access_token_url", ACCESS_TOKEN_URL)
 
     @property
     def profile_url(self) -> str:
-        return self._endpoint("profile_url", PROFILE_URL)
+        return self.endpoint("profile_url", PROFILE_URL)
 
 
 oauth2_login = OAuth2LoginView.adapter_view(StrictTwitterOAuth2Adapter)

@@ -1,6 +1,6 @@
-// A real OpenID provider for the test suite: npm's oidc-provider on 127.0.0.1, with its
+// A real OpenID provider for the test suite and the demo: npm oidc-provider on 127.0.0.1, with its
 // development login pages (any login name becomes the subject; the password is not checked).
-//   node tests/identity/op.mjs --client-id ID --client-secret S --redirect-uri URI [--redirect-uri URI2]
+//   node devtools/oidc-provider.mjs --client-id ID --client-secret S --redirect-uri URI [--redirect-uri URI2]
 // Prints one JSON line {"ready": true, "issuer": ..., "port": ...} on stdout once listening.
 import http from "node:http";
 import Provider from "oidc-provider";
@@ -66,3 +66,8 @@ function stop() {
 }
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
+// --exit-with-parent: the demo's server replaces its own process; stop when it is gone.
+if (args.includes("--exit-with-parent")) {
+  const parent = process.ppid;
+  setInterval(() => { if (process.ppid !== parent) stop(); }, 1000).unref();
+}
