@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from urllib.parse import urlsplit, urlunsplit
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.helpers import render_authentication_error
 from allauth.socialaccount.providers.base.constants import AuthError
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 
+logger = logging.getLogger(__name__)
 CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
@@ -89,15 +92,16 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         # (The issuer check runs earlier, in oauth.refuse_issuer_change: allauth has already
         # saved the new answer over the stored account by the time this hook runs.)
         if sociallogin.state.get("process", "login") != "login":
-            raise ImmediateHttpResponse(self._error_response(request, sociallogin, "connect"))
+            from .oauth import IdentityError
 
-    def _error_response(self, request, sociallogin, exception):
-        provider = sociallogin.account.get_provider(request)
-        from allauth.socialaccount.helpers import render_authentication_error
-
-        return render_authentication_error(
-            request, provider, exception=exception, extra_context={"state": sociallogin.state}
-        )
+            raise ImmediateHttpResponse(
+                render_authentication_error(
+                    request,
+                    sociallogin.account.get_provider(request),
+                    exception=IdentityError("connecting accounts is not offered"),
+                    extra_context={"state": sociallogin.state},
+                )
+            )
 
     def on_authentication_error(
         self, request, provider, error=None, exception=None, extra_context=None
@@ -108,6 +112,8 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
 
         state = (extra_context or {}).get("state") or {}
         status = "cancelled" if error == AuthError.CANCELLED else "error"
+        if status == "error":  # for the operator: why a reader could not sign in
+            logger.warning("Sign-in with %s refused: %s", provider, exception or error)
         url = done_url_for_state(state, status)
         if url:
             raise ImmediateHttpResponse(HttpResponseRedirect(url))

@@ -17,6 +17,12 @@ class StrictOIDCProvider(StrictProviderMixin, OpenIDConnectProvider):
     def configured_issuer(self) -> str:
         return self.app.settings["server_url"].split("/.well-known/")[0].rstrip("/")
 
+    def get_oauth2_adapter(self, request):
+        # One adapter per provider object, so discovery is fetched once per sign-in start.
+        if getattr(self, "_adapter", None) is None:
+            self._adapter = super().get_oauth2_adapter(request)
+        return self._adapter
+
     def flow_state(self, request):
         config = self.get_oauth2_adapter(request).openid_config
         params, state = oidc_nonce_state()
