@@ -1,0 +1,1 @@
+"""WordPress migration: the WXR reader, importer, exporter and old-URL redirects."""
