@@ -70,6 +70,19 @@ def test_signing_in_with_an_off_site_next_lands_on_the_site(client, user_factory
     assert response["Location"].startswith("/") and not response["Location"].startswith("//")
 
 
+@pytest.fixture
+def op1_configured(settings):
+    """An OpenID provider "op1" in the configuration; never contacted by these tests."""
+    add_oidc_app(
+        settings,
+        provider_id="op1",
+        name="OP1",
+        issuer="https://op.invalid",
+        client_id="c",
+        secret="s",
+    )
+
+
 def icons(client, thread):
     from bs4 import BeautifulSoup
 
@@ -117,30 +130,14 @@ def test_article_page_is_the_same_for_every_anonymous_reader(demo_article, setti
     assert "sessionid" not in one.cookies
 
 
-def test_provider_login_by_get_only_shows_a_confirm_page(client, settings):
-    add_oidc_app(
-        settings,
-        provider_id="op1",
-        name="OP1",
-        issuer="https://op.invalid",
-        client_id="c",
-        secret="s",
-    )
+def test_provider_login_by_get_only_shows_a_confirm_page(client, op1_configured):
     response = client.get("/accounts/oidc/op1/login/?process=connect&next=//evil.test")
     assert response.status_code == 200
     assert b'method="post"' in response.content.lower()
     assert "socialaccount_states" not in client.session  # no flow was started
 
 
-def test_connect_is_refused_and_forged_posts_start_nothing(settings, thread_factory):
-    add_oidc_app(
-        settings,
-        provider_id="op1",
-        name="OP1",
-        issuer="https://op.invalid",
-        client_id="c",
-        secret="s",
-    )
+def test_connect_is_refused_and_forged_posts_start_nothing(op1_configured, thread_factory):
     forger = Client(enforce_csrf_checks=True)
     response = forger.post("/accounts/oidc/op1/login/", {"process": "login"})
     assert response.status_code == 403
@@ -226,15 +223,9 @@ def test_a_guest_may_not_use_the_email_of_an_account(
     assert Comment.objects.count() == 0
 
 
-def test_text_typed_before_a_sign_in_without_javascript_comes_back_once(settings, thread_factory):
-    add_oidc_app(
-        settings,
-        provider_id="op1",
-        name="OP1",
-        issuer="https://op.invalid",
-        client_id="c",
-        secret="s",
-    )
+def test_text_typed_before_a_sign_in_without_javascript_comes_back_once(
+    op1_configured, thread_factory
+):
     thread = thread_factory()
     reader = Client(enforce_csrf_checks=True)  # a cached page without JavaScript: no token
     reader.post(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Collection
 from typing import Any
 
 import jwt
@@ -139,6 +140,26 @@ class StrictAdapterMixin:
     def get_callback_url(self, request: HttpRequest, app) -> str:
         return absolute_url(self.get_provider().get_callback_url())
 
+    def checked_id_token(self, response: dict, *, jwks_url: str, issuer, client_id: str) -> dict:
+        """The token response's ID token, every check done, with this flow's nonce."""
+        id_token = response.get("id_token")
+        if not id_token:
+            raise IdentityError("the token response has no ID token")
+        return verify_id_token(
+            id_token,
+            jwks_url=jwks_url,
+            issuer=issuer,
+            client_id=client_id,
+            nonce=(self.state or {}).get("nonce"),
+        )
+
+    def userinfo_for(self, url: str, access_token: str, claims: dict) -> dict:
+        """Userinfo, which must be about the ID token's subject (OIDC Core 5.3.2)."""
+        userinfo = fetch_json(url, headers={"Authorization": f"Bearer {access_token}"})
+        if str(userinfo.get("sub")) != str(claims["sub"]):
+            raise IdentityError("userinfo is about another subject than the ID token")
+        return userinfo
+
 
 class StrictCallbackView(OAuth2CallbackView):
     def _get_state(self, request: HttpRequest, provider):
@@ -208,7 +229,8 @@ def signing_key(jwks: dict, header: dict):
 
 
 def verify_id_token(
-    token: str, *, jwks_url: str, issuer: str, client_id: str, nonce: str | None
+    token: str, *, jwks_url: str, issuer: str | Collection[str], client_id: str,
+    nonce: str | None,
 ) -> dict:
     """Every check of OIDC Core 3.1.3.7 that applies to a confidential code-flow client."""
     try:

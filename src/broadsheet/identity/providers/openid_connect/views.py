@@ -14,7 +14,6 @@ from broadsheet.identity.oauth import (
     absolute_url,
     fetch_json,
     refuse_issuer_change,
-    verify_id_token,
 )
 
 
@@ -45,23 +44,16 @@ class StrictOIDCAdapter(StrictAdapterMixin, OpenIDConnectOAuth2Adapter):
         )
 
     def complete_login(self, request: HttpRequest, app, token, **kwargs):
-        id_token = kwargs["response"].get("id_token")
-        if not id_token:
-            raise IdentityError("the token response has no ID token")
-        claims = verify_id_token(
-            id_token,
+        claims = self.checked_id_token(
+            kwargs["response"],
             jwks_url=self.openid_config["jwks_uri"],
             issuer=self.openid_config["issuer"],
             client_id=app.client_id,
-            nonce=(self.state or {}).get("nonce"),
         )
         refuse_issuer_change(self.get_provider().sub_id, str(claims["sub"]), claims["iss"])
         data = {"id_token": claims}
         if app.settings.get("fetch_userinfo", True) and self.openid_config.get("userinfo_endpoint"):
-            userinfo = self._fetch_user_info(token.token)
-            if str(userinfo.get("sub")) != str(claims["sub"]):  # OIDC Core 5.3.2
-                raise IdentityError("userinfo is about another subject than the ID token")
-            data["userinfo"] = userinfo
+            data["userinfo"] = self.userinfo_for(self.profile_url, token.token, claims)
         return self.get_provider().sociallogin_from_response(request, data)
 
 
