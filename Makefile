@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test serve lint lock bench clean
+.PHONY: demo test serve lint lock bench bench-wxr clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(BIN)/python -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); } \
@@ -31,6 +31,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/article_render.py
+
+# Import a generated WordPress export of 10,000 posts and 100,000 comments (several minutes).
+bench-wxr: $(STAMP)
+	$(BIN)/python bench/wxr_import.py --posts 10000 --comments 100000
 
 # Refresh the constraints file from the current venv (after changing pyproject.toml).
 lock:

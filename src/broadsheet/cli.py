@@ -2,6 +2,8 @@
 
 broadsheet demo    migrate, load the demo publication, print how to sign in, serve it
 broadsheet serve   serve what is there (granian, WSGI, static files through whitenoise)
+broadsheet import-wxr FILE [--uploads DIR] [--dry-run]   move a WordPress site in
+broadsheet export-wxr [--output FILE]                     write the site as a WordPress export
 broadsheet ...     anything else is a Django management command (migrate, createsuperuser…)
 """
 
@@ -150,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "broadsheet.config.settings")
     from django.core.management import execute_from_command_line
 
+    if command in ("import-wxr", "export-wxr"):  # Django's command names use underscores
+        argv[0] = command.replace("-", "_")
     execute_from_command_line(["broadsheet", *argv])
     return 0
 

@@ -75,9 +75,17 @@ class Comment(models.Model):
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
     )
     depth = models.PositiveSmallIntegerField(default=1)
+    class Kind(models.TextChoices):
+        COMMENT = "comment", "Comment"
+        PINGBACK = "pingback", "Pingback"
+        TRACKBACK = "trackback", "Trackback"
+
     status = models.CharField(
         max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
     )
+    # Pingbacks and trackbacks come only from imported WordPress discussions: they are shown
+    # as such (“Pingback: <site>”), with no avatar and no reply link, as WordPress shows them.
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.COMMENT)
     author_name = models.CharField(max_length=NAME_MAX)
     author_email = models.EmailField(max_length=EMAIL_MAX, blank=True)  # X, Mastodon: none
     author_url = models.URLField(max_length=URL_MAX, blank=True)
@@ -146,6 +154,10 @@ class Comment(models.Model):
             name=self.author_name,
             image=self.author_avatar_url,
         )
+
+    @property
+    def is_ping(self) -> bool:
+        return self.kind != self.Kind.COMMENT
 
     @property
     def anchor(self) -> str:

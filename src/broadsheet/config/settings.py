@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "broadsheet.accounts",
     "broadsheet.comments",
     "broadsheet.publishing",
+    "broadsheet.wordpress",
     # Before allauth, so the site's own account and sign-in templates win.
     "broadsheet.identity",
     "broadsheet.identity.mastodon",
@@ -93,6 +94,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "broadsheet.core.middleware.SecurityHeadersMiddleware",
+    "broadsheet.wordpress.middleware.LegacyQueryRedirectMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "broadsheet.core.middleware.PrivateWhenPersonalMiddleware",
     "broadsheet.comments.middleware.PendingCookieMiddleware",
@@ -324,6 +326,12 @@ BROADSHEET_RESOLVER = "broadsheet.core.netguard.system_resolver"
 BROADSHEET_MASTODON_SCHEME = "https"
 # OpenID providers on plain http: only for the demo's local provider.
 BROADSHEET_ALLOW_HTTP_PROVIDERS = env_bool("BROADSHEET_ALLOW_HTTP_PROVIDERS")
+
+# WordPress import: the largest export the admin accepts as an upload (the command line reads
+# files up to 2 GiB).
+BROADSHEET_WXR_UPLOAD_MAX_BYTES = int(
+    os.environ.get("BROADSHEET_WXR_UPLOAD_MAX_BYTES", 512 * 1024 * 1024)
+)
 
 LOGGING = {
     "version": 1,

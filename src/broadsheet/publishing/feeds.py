@@ -15,6 +15,8 @@ from django.utils.feedgenerator import Atom1Feed, Rss201rev2Feed
 from wagtail.models import Site
 from wagtail.rich_text import expand_db_html
 
+from broadsheet.core import html as html_policy
+
 from .models import ArticlePage, HomePage, Section
 
 FEED_LENGTH = 20
@@ -130,7 +132,8 @@ class LatestArticlesFeed(Feed):
     def item_extra_kwargs(self, item: ArticlePage) -> dict[str, str]:
         parts = item.get_url_parts()
         root_url = parts[1] if parts else ""
-        return {"content": absolute_links(expand_db_html(item.body), root_url or "")}
+        body = expand_db_html(html_policy.sanitize_article_html(item.body))  # as article_html
+        return {"content": absolute_links(body, root_url or "")}
 
 
 class LatestArticlesAtomFeed(LatestArticlesFeed):

@@ -113,6 +113,15 @@ class Section(models.Model):
 
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=100, unique=True, allow_unicode=True)
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="children",
+        help_text="A broader section this one belongs to (WordPress category hierarchy). "
+        "Addresses stay flat: /section/<slug>/.",
+    )
     description = models.TextField(blank=True, help_text="Shown on the section's page and feed.")
     show_in_navigation = models.BooleanField(default=True)
     sort_order = models.PositiveSmallIntegerField(
@@ -124,6 +133,7 @@ class Section(models.Model):
     panels = [
         FieldPanel("name"),
         FieldPanel("slug", widget=SlugInput),
+        FieldPanel("parent"),
         FieldPanel("description"),
         FieldRowPanel([FieldPanel("show_in_navigation"), FieldPanel("sort_order")]),
     ]
@@ -257,7 +267,7 @@ class HomePage(RoutablePageMixin, Page):
     content_panels = Page.content_panels + [FieldPanel("tagline")]
 
     parent_page_types = ["wagtailcore.Page"]
-    subpage_types = ["publishing.ArticlePage"]
+    subpage_types = ["publishing.ArticlePage", "publishing.StandardPage"]
     template = "publishing/home_page.html"
 
     def get_context(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -270,7 +280,14 @@ class HomePage(RoutablePageMixin, Page):
     def route(self, request: HttpRequest, path_components: list[str]) -> RouteResult:
         if self.live and _is_article_path(path_components):
             return self._route_dated_article(request, path_components)
+        if path_components and self._has_standard_child(path_components[0]):
+            # /about/ is a page of the tree, not an article's short address: skip the routable
+            # /<slug>/ rule and let Wagtail walk the tree.
+            return Page.route(self, request, path_components)
         return super().route(request, path_components)
+
+    def _has_standard_child(self, slug: str) -> bool:
+        return StandardPage.objects.child_of(self).filter(slug=slug).exists()
 
     def _route_dated_article(self, request: HttpRequest, components: list[str]) -> RouteResult:
         """/YYYY/MM/DD/<slug>/ serves the article; a wrong date redirects to the right one."""
@@ -319,7 +336,8 @@ class HomePage(RoutablePageMixin, Page):
 
     @re_path(r"^$", name="index")
     def index_route(self, request: HttpRequest) -> HttpResponse:
-        page_obj = paginate(self.articles(), request)
+        # Sticky articles lead the front page (WordPress's "stick to the front page").
+        page_obj = paginate(self.articles().order_by("-is_sticky", "-date", "-pk"), request)
         return self.render(
             request, context_overrides={"articles": page_obj.object_list, "page_obj": page_obj}
         )
@@ -393,13 +411,42 @@ def _is_article_path(components: list[str]) -> bool:
     )
 
 
-class ArticlePage(Page):
+class DiscussionMixin:
+    """A page readers may comment on (articles and standard pages). The comments engine knows
+    the page only by its address and id."""
+
+    def accepts_comments(self) -> bool:
+        """Rule: readers may comment only on a live, public page that allows comments.
+        A draft, unpublished or private (view-restricted) page takes no comments."""
+        if not (self.allow_comments and self.live and self.pk):
+            return False
+        return not self.get_view_restrictions().exists()
+
+    def discussion(self, request: HttpRequest):
+        from broadsheet.comments.selectors import discussion_for
+
+        if self.pk is None:
+            # Preview of a page not saved yet: no thread to show, and none to create.
+            return None
+        return discussion_for(
+            thread_url=self.get_url(request) or self.url_path,
+            page_id=self.pk,
+            title=self.title,
+            # Same rule as signals.sync_discussion, so previewing a draft never opens its thread.
+            is_open=self.accepts_comments(),
+            reply_to=request.GET.get("replytocom"),
+            request=request,
+            create=not getattr(request, "is_preview", False),
+        )
+
+
+class ArticlePage(DiscussionMixin, Page):
     """A story: headline, standfirst, body, sign-off, bylines and translation credits."""
 
     standfirst = models.TextField(
         blank=True, help_text="Summary under the headline, also used by feeds and search."
     )
-    body = RichTextField()
+    body = RichTextField(blank=True)  # WordPress allows an empty post (a title, an image)
     signature = models.TextField(
         blank=True, help_text="Sign-off under the article, e.g. “With fraternal greetings,”."
     )
@@ -441,6 +488,19 @@ class ArticlePage(Page):
     allow_comments = models.BooleanField(
         default=True, help_text="Readers may comment. Unpublishing closes the discussion too."
     )
+    featured_image = models.ForeignKey(
+        "wagtailimages.Image",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Shown above the article and in link previews.",
+    )
+    is_sticky = models.BooleanField(
+        "stick to the front page",
+        default=False,
+        help_text="Listed first on the front page, whatever its date.",
+    )
 
     objects = ArticlePageManager()
 
@@ -463,6 +523,7 @@ class ArticlePage(Page):
         FieldPanel("standfirst"),
         InlinePanel("article_authors", heading="Authors", label="Author"),
         FieldPanel("date"),
+        FieldPanel("featured_image"),
         FieldPanel("body"),
         FieldPanel("signature"),
     ]
@@ -482,7 +543,10 @@ class ArticlePage(Page):
         FieldPanel("sections", widget=forms.CheckboxSelectMultiple),
         FieldPanel("tags"),
     ]
-    settings_panels = Page.settings_panels + [FieldPanel("allow_comments")]
+    settings_panels = Page.settings_panels + [
+        FieldPanel("allow_comments"),
+        FieldPanel("is_sticky"),
+    ]
 
     edit_handler = TabbedInterface(
         [
@@ -574,13 +638,6 @@ class ArticlePage(Page):
             return None
         return ArticlePage.objects.published().filter(pk=self.original_article_id).first()
 
-    def accepts_comments(self) -> bool:
-        """Rule: readers may comment only on a live, public article that allows comments.
-        A draft, unpublished or private (view-restricted) article takes no comments."""
-        if not (self.allow_comments and self.live and self.pk):
-            return False
-        return not self.get_view_restrictions().exists()
-
     def prefetch_for_display(self) -> None:
         """Bylines, sections and tags in one query each, however many there are."""
         prefetch_related_objects(
@@ -599,8 +656,6 @@ class ArticlePage(Page):
         )
 
     def get_context(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        from broadsheet.comments.selectors import discussion_for
-
         if self.pk and not getattr(request, "is_preview", False):
             # A preview holds the editor's unsaved bylines and tags in memory: keep them.
             self.prefetch_for_display()
@@ -617,18 +672,37 @@ class ArticlePage(Page):
         context["translations"] = self.published_translations
         context["canonical_url"] = self.get_full_url(request)
         context["article_jsonld"] = self.json_ld(request, home=home)
-        if self.pk is None:
-            # Preview of an article not saved yet: no thread to show, and none to create.
-            context["discussion"] = None
-            return context
-        context["discussion"] = discussion_for(
-            thread_url=self.get_url(request) or self.url_path,
-            page_id=self.pk,
-            title=self.title,
-            # Same rule as signals.sync_discussion, so previewing a draft never opens its thread.
-            is_open=self.accepts_comments(),
-            reply_to=request.GET.get("replytocom"),
-            request=request,
-            create=not getattr(request, "is_preview", False),
-        )
+        context["discussion"] = self.discussion(request)
+        return context
+
+
+class StandardPage(DiscussionMixin, Page):
+    """A page outside the news flow (“About”, “Contact”, a campaign page), as WordPress pages
+    are: served at its place in the tree (/about/, /about/team/), and commentable if allowed."""
+
+    standfirst = models.TextField(blank=True, help_text="Summary under the title.")
+    body = RichTextField(blank=True)
+    allow_comments = models.BooleanField(
+        default=False, help_text="Readers may comment. Unpublishing closes the discussion too."
+    )
+
+    parent_page_types = ["publishing.HomePage", "publishing.StandardPage"]
+    subpage_types = ["publishing.StandardPage"]
+    template = "publishing/standard_page.html"
+
+    search_fields = Page.search_fields + [
+        index.SearchField("standfirst"),
+        index.SearchField("body"),
+    ]
+    content_panels = Page.content_panels + [FieldPanel("standfirst"), FieldPanel("body")]
+    settings_panels = Page.settings_panels + [FieldPanel("allow_comments")]
+
+    class Meta:
+        verbose_name = "page"
+
+    def get_context(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context(request, *args, **kwargs)
+        home = HomePage.objects.ancestor_of(self).first() if self.path else None
+        context.update(chrome_context(request, home=home))
+        context["discussion"] = self.discussion(request)
         return context

@@ -29,21 +29,23 @@ def sync_discussion(sender: type, instance: Any, **kwargs: Any) -> None:
 def sync_restricted(sender: type, instance: Any, **kwargs: Any) -> None:
     """A privacy setting on a page closes (or reopens) the discussions of the articles under
     it: a private article takes no comments."""
-    from .models import ArticlePage
+    from .models import ArticlePage, StandardPage
 
-    for article in ArticlePage.objects.descendant_of(instance.page, inclusive=True):
-        sync_discussion(ArticlePage, article)
+    for model in (ArticlePage, StandardPage):
+        for page in model.objects.descendant_of(instance.page, inclusive=True):
+            sync_discussion(model, page)
 
 
 def connect() -> None:
-    from .models import ArticlePage
+    from .models import ArticlePage, StandardPage
 
-    page_published.connect(
-        sync_discussion, sender=ArticlePage, dispatch_uid="publishing-sync-on-publish"
-    )
-    page_unpublished.connect(
-        sync_discussion, sender=ArticlePage, dispatch_uid="publishing-sync-on-unpublish"
-    )
+    for model in (ArticlePage, StandardPage):
+        page_published.connect(
+            sync_discussion, sender=model, dispatch_uid=f"publishing-sync-on-publish-{model}"
+        )
+        page_unpublished.connect(
+            sync_discussion, sender=model, dispatch_uid=f"publishing-sync-on-unpublish-{model}"
+        )
     for signal in (post_save, post_delete):
         signal.connect(
             sync_restricted,

@@ -530,7 +530,9 @@ class _Target:
             wp_id=_int(f.get("wp:post_id"), 0),
             post_type=_s(f, "wp:post_type"),
             status=_s(f, "wp:status"),
-            title=_unescape(f.get("title", "")),
+            # A WordPress title is HTML (“Title <em>With</em> markup”, “&laquo;”): kept as it
+            # is, so that whoever makes text of it decodes entities exactly once.
+            title=f.get("title", ""),
             link=_s(f, "link"),
             guid=_s(f, "guid"),
             creator=sanitize_user(f.get("dc:creator", "")),

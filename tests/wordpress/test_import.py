@@ -1,0 +1,411 @@
+"""Importing WordPress exports: idempotency, all-or-nothing, hostile and broken files."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from broadsheet.comments.models import Comment, Thread
+from broadsheet.publishing.models import ArticlePage, Person, Section, StandardPage
+from broadsheet.wordpress.importer import ImportFailed, import_wxr
+from broadsheet.wordpress.models import WordPressId
+from broadsheet.wordpress.wxr import Item, read_wxr
+from tests.wordpress.test_wxr_reader import SEED, THEME, canary, write, wxr  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+
+def page_for(wp_id: int, kind: str = "post", site_key: str = "wpthemetestdata.wordpress.com"):
+    row = WordPressId.objects.get(site_key=site_key, kind=kind, wp_key=str(wp_id))
+    model = ArticlePage if kind == "post" else StandardPage
+    return model.objects.get(pk=row.object_id)
+
+
+def comment_for(wp_id: int, site_key: str) -> Comment:
+    row = WordPressId.objects.get(site_key=site_key, kind="comment", wp_key=str(wp_id))
+    return Comment.objects.get(pk=row.object_id)
+
+
+def counts_of_everything() -> dict[str, int]:
+    from taggit.models import Tag
+    from wagtail.contrib.redirects.models import Redirect
+    from wagtail.models import Page, Revision
+
+    return {
+        "pages": Page.objects.count(),
+        "revisions": Revision.objects.count(),
+        "comments": Comment.objects.count(),
+        "threads": Thread.objects.count(),
+        "sections": Section.objects.count(),
+        "people": Person.objects.count(),
+        "tags": Tag.objects.count(),
+        "redirects": Redirect.objects.count(),
+        "ids": WordPressId.objects.count(),
+    }
+
+
+# --- idempotency and atomicity ------------------------------------------------------------------
+
+
+def test_importing_the_same_file_again_changes_nothing(db):
+    first = import_wxr(path=SEED)
+    before = counts_of_everything()
+    stamps = sorted(Comment.objects.values_list("updated_at", flat=True))
+    again = import_wxr(path=SEED)
+    assert counts_of_everything() == before
+    assert sorted(Comment.objects.values_list("updated_at", flat=True)) == stamps
+    assert first.counts["comments.approved"] == 100
+    assert again.counts["comments.already_imported"] == 100
+    assert again.counts["posts.already_imported"] == 2
+
+
+def test_a_second_file_adds_only_the_new_comments(db, tmp_path):
+    import_wxr(path=SEED)
+    text = SEED.read_text()
+    extra = (
+        "<wp:comment><wp:comment_id>500</wp:comment_id><wp:comment_author><![CDATA[Late reader]]>"
+        "</wp:comment_author><wp:comment_author_email>late@example.org</wp:comment_author_email>"
+        "<wp:comment_date_gmt>2017-11-25 10:00:00</wp:comment_date_gmt>"
+        "<wp:comment_content><![CDATA[A reply added later.]]></wp:comment_content>"
+        "<wp:comment_approved>1</wp:comment_approved><wp:comment_parent>2</wp:comment_parent>"
+        "</wp:comment>"
+    )
+    head, _, tail = text.partition("</wp:comment>")
+    later = write(tmp_path, head + "</wp:comment>" + extra + tail, "later.xml")
+    before = Comment.objects.count()
+    report = import_wxr(path=later)
+    assert Comment.objects.count() == before + 1
+    assert report.counts["comments.approved"] == 1
+    late = comment_for(500, "127.0.0.1:8081")
+    assert late.parent == comment_for(2, "127.0.0.1:8081")
+    assert late.depth == late.parent.depth + 1
+
+
+def test_a_failure_midway_leaves_the_site_as_it_was(db, monkeypatch):
+    from broadsheet.wordpress import importer
+
+    before = counts_of_everything()
+    calls = {"n": 0}
+    real = importer._Run._create_page
+
+    def failing(self, item):
+        calls["n"] += 1
+        if calls["n"] == 20:
+            raise RuntimeError("disk full")
+        return real(self, item)
+
+    monkeypatch.setattr(importer._Run, "_create_page", failing)
+    with pytest.raises(RuntimeError):
+        import_wxr(path=THEME)
+    assert calls["n"] == 20
+    after = counts_of_everything()
+    # A fresh site gets a home page before anything else; nothing else may remain.
+    assert after == before
+
+
+def test_dry_run_reports_but_writes_nothing(db):
+    before = counts_of_everything()
+    report = import_wxr(path=SEED, dry_run=True)
+    assert report.counts["comments.approved"] == 100
+    assert counts_of_everything() == before
+
+
+# --- hostile and broken files -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "doctype",
+    [
+        '<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>',
+        '<!DOCTYPE rss [<!ENTITY xxe SYSTEM "{canary}/entity">]>',
+        '<!DOCTYPE rss [<!ENTITY % p SYSTEM "{canary}/param"> %p;]>',
+        '<!DOCTYPE rss SYSTEM "{canary}/wxr.dtd">',
+        '<!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+        '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY xxe "&c;&c;&c;&c;&c;&c;&c;&c;">]>',
+    ],
+    ids=["file-entity", "network-entity", "parameter-entity", "external-dtd", "billion-laughs"],
+)
+def test_hostile_files_are_refused_and_import_nothing(db, tmp_path, canary, doctype):  # noqa: F811
+    base, hits = canary
+    body = (
+        "<item><title>&xxe;</title><wp:post_id>1</wp:post_id><wp:post_type>post</wp:post_type>"
+        "<wp:status>publish</wp:status></item>"
+    )
+    path = write(tmp_path, wxr(body, before_rss=doctype.replace("{canary}", base) + "\n"))
+    before = counts_of_everything()
+    with pytest.raises(ImportFailed) as info:
+        import_wxr(path=path)
+    assert "nothing was imported" in str(info.value)
+    assert "root:" not in str(info.value)
+    assert counts_of_everything() == before
+    assert hits == []
+
+
+def test_truncated_file_imports_nothing(db, tmp_path):
+    data = SEED.read_bytes()
+    path = write(tmp_path, data[: len(data) // 2], "cut.xml")
+    before = counts_of_everything()
+    with pytest.raises(ImportFailed, match=r"line \d+, column \d+"):
+        import_wxr(path=path)
+    assert counts_of_everything() == before
+
+
+def test_a_file_that_is_not_a_wordpress_export_is_refused(db, tmp_path):
+    path = write(tmp_path, "<html><body>hello</body></html>", "page.html")
+    with pytest.raises(ImportFailed, match="not a WordPress export"):
+        import_wxr(path=path)
+
+
+# Characters XML 1.0 allows (a WordPress export cannot carry the others).
+XML_SAFE = re.compile("[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
+
+
+def _post_with_comments(comments: str, *, post_id=10) -> str:
+    return wxr(
+        f"<item><title>Post</title><link>http://old.test/2020/01/02/post/</link>"
+        f"<wp:post_id>{post_id}</wp:post_id><wp:post_name>post</wp:post_name>"
+        "<wp:post_type>post</wp:post_type><wp:status>publish</wp:status>"
+        "<wp:post_date_gmt>2020-01-02 10:00:00</wp:post_date_gmt>"
+        "<wp:comment_status>open</wp:comment_status>"
+        f"<content:encoded><![CDATA[<p>Body</p>]]></content:encoded>{comments}</item>",
+        channel_head="<title>T</title><link>http://old.test</link>"
+        "<wp:wxr_version>1.2</wp:wxr_version><wp:base_blog_url>http://old.test</wp:base_blog_url>",
+    )
+
+
+def _comment(wp_id, parent=0, *, text="Hello", author="A", url="", approved="1"):
+    return (
+        f"<wp:comment><wp:comment_id>{wp_id}</wp:comment_id>"
+        f"<wp:comment_author><![CDATA[{author}]]></wp:comment_author>"
+        f"<wp:comment_author_url>{url}</wp:comment_author_url>"
+        f"<wp:comment_date_gmt>2020-01-03 10:00:0{wp_id % 10}</wp:comment_date_gmt>"
+        f"<wp:comment_content><![CDATA[{text}]]></wp:comment_content>"
+        f"<wp:comment_approved>{approved}</wp:comment_approved>"
+        f"<wp:comment_parent>{parent}</wp:comment_parent></wp:comment>"
+    )
+
+
+def test_comment_parent_loops_and_missing_parents_become_top_level(db, tmp_path):
+    path = write(
+        tmp_path,
+        _post_with_comments(
+            _comment(1, 2) + _comment(2, 1) + _comment(3, 99) + _comment(4, 3) + _comment(5, 5)
+        ),
+    )
+    report = import_wxr(path=path)
+    got = {c: comment_for(c, "old.test") for c in (1, 2, 3, 4, 5)}
+    assert got[1].parent is None and got[2].parent == got[1]
+    assert got[3].parent is None and got[4].parent == got[3] and got[4].depth == 2
+    assert got[5].parent is None
+    assert report.counts["comments.loops_broken"] == 1
+    assert report.counts["comments.parent_missing"] == 2  # 3 → 99, and 5 → itself
+    assert Comment.objects.count() == 5
+
+
+def test_hostile_comments_are_stored_as_written_and_never_run(db, tmp_path, client):
+    from tests.payloads import NAME_PAYLOADS, XSS_PAYLOADS
+
+    payloads = [(n, p) for n, p in XSS_PAYLOADS if XML_SAFE.fullmatch(p) and "]]>" not in p]
+    comments = "".join(
+        _comment(n, text=payload, author=NAME_PAYLOADS[n % len(NAME_PAYLOADS)])
+        for n, payload in payloads
+    )
+    comments += _comment(900, url="javascript:alert(1)", author="Linker")
+    report = import_wxr(path=write(tmp_path, _post_with_comments(comments)))
+    assert Comment.objects.get(author_name="Linker").author_url == ""
+    assert any("javascript" in n for n in report.notes["cleaned"])
+    stored = set(Comment.objects.values_list("text", flat=True))
+    assert {p for _, p in payloads} <= stored  # nothing lost
+    html = client.get("/2020/01/02/post/").content.decode()
+    from bs4 import BeautifulSoup
+
+    discussion = BeautifulSoup(html, "html.parser").find(id="comments")
+    shown = discussion.select(".comment-body")
+    assert len(shown) == len(payloads) + 1
+    for element in (e for comment in shown for e in comment.find_all(True)):
+        assert element.name not in ("script", "svg", "iframe", "object", "math"), element
+        for name, value in element.attrs.items():
+            assert not name.startswith("on"), element
+            text = " ".join(value) if isinstance(value, list) else value
+            assert not text.strip().lower().startswith(("javascript:", "data:")), element
+
+
+def test_draft_without_gmt_date_uses_the_source_time_zone(db, tmp_path):
+    import zoneinfo
+
+    body = (
+        "<item><title>Draft</title><wp:post_id>7</wp:post_id><wp:post_type>post</wp:post_type>"
+        "<wp:status>draft</wp:status><wp:post_date>2021-06-01 12:00:00</wp:post_date>"
+        "<wp:post_date_gmt>0000-00-00 00:00:00</wp:post_date_gmt></item>"
+    )
+    import_wxr(path=write(tmp_path, wxr(body)), source_tz=zoneinfo.ZoneInfo("America/New_York"))
+    draft = ArticlePage.objects.get(title="Draft")
+    assert not draft.live
+    assert draft.date == datetime(2021, 6, 1, 16, 0, tzinfo=UTC)
+
+
+# --- media from the old site's uploads folder ---------------------------------------------------
+
+
+def _fake_uploads(root, source=THEME) -> int:
+    """The theme file's images as small real files under ``root/Y/m/``, as a copied
+    ``wp-content/uploads`` folder would hold them. Returns how many were written."""
+    from PIL import Image
+
+    written = 0
+    for record in read_wxr(source):
+        if not isinstance(record, Item) or record.post_type != "attachment":
+            continue
+        path = record.attachment_url.split(".files.wordpress.com/", 1)[1]
+        if not path.endswith((".jpg", ".gif")):
+            continue
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (40, 30), (200, 30, 30)).save(
+            target, "GIF" if path.endswith(".gif") else "JPEG"
+        )
+        written += 1
+    return written
+
+
+def test_uploads_become_images_and_bodies_and_featured_images_use_them(
+    db, tmp_path, settings, client
+):
+    from wagtail.images import get_image_model
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    uploads = tmp_path / "uploads"
+    assert _fake_uploads(uploads) == 35
+    report = import_wxr(path=THEME, uploads=uploads)
+    assert report.counts["attachments.images_created"] == 35
+    assert get_image_model().objects.count() == 35
+    assert report.counts["attachments.not_an_image"] == 2  # the mp3 and the mov
+    site = "wpthemetestdata.wordpress.com"
+    featured = page_for(1177, site_key=site).featured_image
+    assert featured is not None and featured.title == "I Am Worth Loving Wallpaper"  # 1023
+    assert report.counts["attachments.featured_images"] == 6
+    body = page_for(1177, site_key=site).body
+    assert '<embed embedtype="image"' in body
+    html = client.get(page_for(1177, site_key=site).url).content.decode()
+    assert "/media/images/" in html  # the reader gets a rendition served from here
+    # Importing again creates no second copy of any image.
+    import_wxr(path=THEME, uploads=uploads)
+    assert get_image_model().objects.count() == 35
+
+
+def test_uploads_outside_the_folder_are_never_read(db, tmp_path):
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    secret = tmp_path / "secret.jpg"
+    from PIL import Image
+
+    Image.new("RGB", (4, 4)).save(secret, "JPEG")
+    body = (
+        "<item><title>Sneaky</title><wp:post_id>3</wp:post_id><wp:post_type>attachment</wp:post_type>"
+        "<wp:status>inherit</wp:status>"
+        "<wp:attachment_url>http://old.test/wp-content/uploads/../secret.jpg</wp:attachment_url>"
+        "</item>"
+    )
+    report = import_wxr(path=write(tmp_path, wxr(body)), uploads=uploads)
+    from wagtail.images import get_image_model
+
+    assert get_image_model().objects.count() == 0
+    assert report.counts["attachments.file_missing"] == 1
+
+
+def _database_url() -> str:
+    """The test database, as a URL a child process can use."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    return f"postgres://{s['USER']}:{s.get('PASSWORD') or ''}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_import_killed_midway_leaves_the_site_as_it_was(tmp_path):
+    """I04: the process dies (SIGKILL, power cut) in the middle of writing: nothing of it
+    remains, because the whole run is one transaction."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from django.contrib.contenttypes.models import ContentType
+
+    from broadsheet.publishing.services import home_for_site
+
+    ContentType.objects.clear_cache()  # ids cached before an earlier test's flush are stale
+    home_for_site()
+    before = counts_of_everything()
+    big = tmp_path / "big.xml"
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run(
+        [sys.executable, str(root / "bench" / "wxr_generate.py"), str(big), "--posts", "3000",
+         "--comments", "3000"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    env = {**os.environ, "DATABASE_URL": _database_url(), "PYTHONUNBUFFERED": "1"}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "broadsheet.cli", "import-wxr", str(big)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        # The survey of this file takes well under a second; 5 s in, it is writing pages.
+        for _ in range(10):
+            time.sleep(0.5)
+            if child.poll() is not None:
+                break
+        assert child.poll() is None, "the import finished before it could be killed"
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert counts_of_everything() == before
+
+
+def test_xinclude_is_not_expanded(db, tmp_path):
+    """I01: an XInclude element is an unknown element to the reader, never a fetch."""
+    body = (
+        '<item xmlns:xi="http://www.w3.org/2001/XInclude"><title>Included</title>'
+        "<wp:post_id>8</wp:post_id><wp:post_type>post</wp:post_type><wp:status>publish</wp:status>"
+        "<wp:post_date_gmt>2020-01-02 10:00:00</wp:post_date_gmt>"
+        "<content:encoded><![CDATA[<p>Body</p>]]></content:encoded>"
+        '<xi:include href="file:///etc/passwd" parse="text"/>'
+        "</item>"
+    )
+    import_wxr(path=write(tmp_path, wxr(body)))
+    article = ArticlePage.objects.get(title="Included")
+    assert "root:" not in article.body and article.body == "<p>Body</p>"
+
+
+def test_entity_expansion_bombs_cost_no_memory(db, tmp_path):
+    """I02: refused before any expansion: the process's peak memory does not move."""
+    import resource
+    import time
+
+    entities = '<!ENTITY a0 "' + "x" * 200_000 + '">'
+    path = write(
+        tmp_path,
+        wxr(
+            "<item><title>" + "&a0;" * 20_000 + "</title></item>",
+            before_rss=f"<!DOCTYPE rss [{entities}]>\n",
+        ),
+    )
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    with pytest.raises(ImportFailed):
+        import_wxr(path=path)
+    seconds = time.perf_counter() - started
+    growth_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    print(f"\nquadratic blowup: refused in {seconds:.4f} s, peak RSS growth {growth_mb:.1f} MB")
+    assert growth_mb < 50
