@@ -53,3 +53,46 @@ def test_imported_seed_article_shows_every_comment_under_its_wordpress_parent(
     assert got == expected
     assert page.locator(".comments-title").inner_text().startswith("100 responses")
     assert page.dialogs == []
+
+
+def test_imported_theme_pages_fit_a_phone_screen(live_server, new_page, settings, tmp_path):
+    """WordPress's markup and gallery test posts, imported with their images, on a 390 px
+    screen: nothing wider than the screen (tables and preformatted text scroll inside the
+    column), every image loaded, nothing run."""
+    from broadsheet.publishing.services import home_for_site
+    from tests.wordpress.test_import import _fake_uploads
+    from tests.wordpress.test_wxr_reader import THEME
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    home_for_site()
+    _fake_uploads(tmp_path / "uploads")
+    import_wxr(path=THEME, uploads=tmp_path / "uploads")
+    site = "wpthemetestdata.wordpress.com"
+    page = new_page(width=390, height=844)
+    for wp_id in (1178, 1177, 1163, 555, 1031):  # markup, image alignment, captions, galleries
+        row = WordPressId.objects.get(site_key=site, kind="post", wp_key=str(wp_id))
+        from broadsheet.publishing.models import ArticlePage
+
+        url = ArticlePage.objects.get(pk=row.object_id).url
+        response = page.goto(f"{live_server.url}{url}")
+        assert response.status == 200, wp_id
+        overflow = page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, (wp_id, overflow)
+        broken = page.eval_on_selector_all(
+            ".article-body img",
+            "imgs => imgs.filter(i => i.src.startsWith(location.origin) && !i.naturalWidth)"
+            ".map(i => i.src)",
+        )
+        assert broken == [], (wp_id, broken)
+        local = page.eval_on_selector_all(
+            ".article-body img",
+            "imgs => imgs.filter(i => i.src.startsWith(location.origin)).length",
+        )
+        if wp_id != 1178:  # the markup post has no images
+            assert local > 0, wp_id
+        if wp_id == 555:
+            page.screenshot(path=str(tmp_path / "gallery.png"), full_page=False)
+            print(f"\nscreenshot: {tmp_path / 'gallery.png'}")
+    assert page.dialogs == []

@@ -648,12 +648,13 @@ def test_media_left_on_the_old_site_is_listed_once(index):
     ]
 
 
-def test_stored_body_survives_wagtails_expansion_and_the_output_policy(index):
-    """What the page template does: expand_db_html (Wagtail's own rewriters, here with rules
-    that need no database), then sanitize_article_html again."""
+def test_stored_body_survives_wagtails_expansion_and_imported_references_do_not(index):
+    """What the page template does: the output policy, then expand_db_html (Wagtail's own
+    rewriters, here with rules that need no database). The image the importer embedded
+    expands; a Wagtail page link written in the WordPress file itself does not."""
     stored = convert(
         '<img class="alignright" src="https://old.example/wp-content/uploads/2020/01/boat.jpg">'
-        '\n\n<a linktype="page" id="4">Next</a>',
+        '\n\n<a linktype="page" id="4">Next</a><embed embedtype="media" url="https://v.example/1"/>',
         index,
     ).html
     images = EmbedRewriter(
@@ -665,11 +666,11 @@ def test_stored_body_survives_wagtails_expansion_and_the_output_policy(index):
         }
     )
     links = LinkRewriter({"page": lambda attrs: f'<a href="/pages/{attrs["id"]}/">'})
-    shown = sanitize_article_html(links(images(stored)))
+    shown = links(images(sanitize_article_html(stored)))
     assert shown == (
         '<img alt="A boat" class="richtext-image right" height="300" '
         'src="/media/images/110.width-500.jpg" width="500">\n'
-        '<p><a href="/pages/4/" rel="noopener">Next</a></p>'
+        '<p><a rel="noopener">Next</a></p>'
     )
 
 

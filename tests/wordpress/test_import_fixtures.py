@@ -286,3 +286,15 @@ def test_pingbacks_and_trackbacks_are_shown_as_such(imported, client):
     # No avatar and no reply link on a ping, as in WordPress.
     assert not html.select(".comment-ping .avatar")
     assert not html.select(".comment-ping .comment-reply-link")
+
+
+def test_no_old_address_redirects_to_itself_or_to_an_unpublished_page(imported):
+    from wagtail.contrib.redirects.models import Redirect
+
+    rows = list(Redirect.objects.select_related("redirect_page"))
+    assert len(rows) > 400
+    for row in rows:
+        assert Redirect.normalise_path(row.link) != row.old_path, row.old_path
+        if row.redirect_page is not None:
+            page = row.redirect_page
+            assert page.live and not page.get_view_restrictions().exists(), row.old_path

@@ -271,15 +271,28 @@ def _filter_article_attribute(tag: str, attribute: str, value: str) -> str | Non
     return value
 
 
-_ARTICLE_CLEANER = nh3.Cleaner(
-    tags=set(ARTICLE_TAGS),
+_CLEANER_OPTIONS = dict(
     clean_content_tags=set(ARTICLE_DROP_WITH_CONTENT),
-    attributes={tag: set(attrs) for tag, attrs in ARTICLE_ATTRIBUTES.items()},
     attribute_filter=_filter_article_attribute,
     link_rel="noopener",
     url_schemes={"http", "https", "mailto"},
     filter_style_properties={"text-align"},
     strip_comments=True,
+)
+_ARTICLE_CLEANER = nh3.Cleaner(
+    tags=set(ARTICLE_TAGS),
+    attributes={tag: set(attrs) for tag, attrs in ARTICLE_ATTRIBUTES.items()},
+    **_CLEANER_OPTIONS,
+)
+# The same policy without Wagtail's references, for HTML from outside (an imported body).
+_OUTSIDE_CLEANER = nh3.Cleaner(
+    tags=set(ARTICLE_TAGS - {"embed"}),
+    attributes={
+        tag: set(attrs - {"linktype", "id"} if tag == "a" else attrs)
+        for tag, attrs in ARTICLE_ATTRIBUTES.items()
+        if tag != "embed"
+    },
+    **_CLEANER_OPTIONS,
 )
 
 
@@ -288,27 +301,44 @@ def _self_close_embeds(html: str) -> str:
     # elements without the slash. nh3 escapes ">" inside attribute values, so [^>] is exact.
     # An embed without an embedtype means nothing to Wagtail: it goes.
     return _EMBED_TAG.sub(
-        lambda m: f"<embed{m.group(1)}/>" if ' embedtype="' in m.group(1) else "", html
+        lambda m: f"<embed{m.group(1)}/>" if _usable_embed(m.group(1)) else "", html
     )
 
 
-def _clean_article_once(html: str) -> str:
-    html = _ARTICLE_CLEANER.clean(html)
+# Wagtail's default image formats; an embed naming another would fail when expanded.
+IMAGE_FORMATS = frozenset({"fullwidth", "left", "right"})
+_ATTRIBUTE = re.compile(r'\s([a-z]+)="([^"]*)"')
+
+
+def _usable_embed(attributes: str) -> bool:
+    """Only what Wagtail can expand: an image by id in a known format, or media by URL."""
+    attrs = dict(_ATTRIBUTE.findall(attributes))
+    if attrs.get("embedtype") == "image":
+        return bool(attrs.get("id")) and attrs.get("format", "fullwidth") in IMAGE_FORMATS
+    if attrs.get("embedtype") == "media":
+        return bool(attrs.get("url"))
+    return False
+
+
+def _clean_article_once(html: str, cleaner: nh3.Cleaner = _ARTICLE_CLEANER) -> str:
+    html = cleaner.clean(html)
     # A parser drops the newline right after <pre>, and nh3 does not write it back as HTML's
     # serializer does, so each pass would eat one: put it back.
     html = _PRE_START_NEWLINE.sub("\\1\n\n", html)
     return _self_close_embeds(html)
 
 
-def sanitize_article_html(html: str) -> str:
+def sanitize_article_html(html: str, *, wagtail_references: bool = True) -> str:
     """Apply the article policy to a body (stored or about to be shown).
 
     Accepts Wagtail's database format (``<embed embedtype="image" …/>``, ``<a linktype="page"
     id="…">``) and what ``expand_db_html`` makes of it (``<img class="richtext-image left" …>``,
-    site-relative links), so the same function runs on input and on output. Two passes reach
-    the fixed point, as for comments.
+    site-relative links), so the same function runs on input and on output. With
+    ``wagtail_references=False`` (HTML from outside, such as an imported body) those references
+    are removed too. Two passes reach the fixed point, as for comments.
     """
-    return _clean_article_once(_clean_article_once(html))
+    cleaner = _ARTICLE_CLEANER if wagtail_references else _OUTSIDE_CLEANER
+    return _clean_article_once(_clean_article_once(html, cleaner), cleaner)
 
 
 # --- wpautop -------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from wagtail.coreutils import get_supported_content_language_variant
-from wagtail.models import Locale, Page, Site
+from wagtail.models import Collection, Locale, Page, Site
 
 from .models import ArticlePage, HomePage, Person, Section
 
@@ -58,6 +58,8 @@ def _site_address(base_url: str) -> tuple[str, int]:
 def _tree_root() -> Page:
     """Wagtail's root node; made again (with the default locale) when a database flush, as
     between transactional tests, has removed what Wagtail's migrations created."""
+    if Collection.get_first_root_node() is None:  # images and documents live in one
+        Collection.add_root(name="Root")
     root = Page.get_first_root_node()
     if root is not None:
         return root

@@ -60,6 +60,8 @@ from broadsheet.core import html as html_policy
 from . import structured_data
 
 DEFAULT_PAGE_SIZE = 10
+# First path segments the home page routes itself (see HomePage's routes).
+ROUTED_PREFIXES = frozenset({"section", "tag", "author"})
 
 language_code_validator = RegexValidator(
     r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$",
@@ -287,6 +289,9 @@ class HomePage(RoutablePageMixin, Page):
         return super().route(request, path_components)
 
     def _has_standard_child(self, slug: str) -> bool:
+        # The home page's own addresses (/tag/…, /section/…, /2017/…) come first.
+        if slug in ROUTED_PREFIXES or (len(slug) == 4 and slug.isdigit()):
+            return False
         return StandardPage.objects.child_of(self).filter(slug=slug).exists()
 
     def _route_dated_article(self, request: HttpRequest, components: list[str]) -> RouteResult:

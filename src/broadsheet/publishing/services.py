@@ -7,6 +7,7 @@ private one), not how Wagtail stores it.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -27,6 +28,12 @@ from .models import HomePage
 # Moderators), as WordPress lets only editors read private posts.
 STAFF_GROUPS = ("Editors", "Moderators")
 MAX_REDIRECT_PATH = 255
+# First path segments the home page and the site's URLs answer themselves.
+RESERVED_SLUGS = frozenset(
+    {"section", "tag", "author", "feed", "search", "sitemap.xml", "comments", "accounts",
+     "admin", "documents", "media", "static"}
+)  # fmt: skip
+YEAR = re.compile(r"\d{4}")
 
 
 class State(StrEnum):
@@ -73,6 +80,17 @@ def place_page(
     return page
 
 
+def record_revision(page: Page) -> None:
+    """Save the page's current fields as its latest revision (and live revision, if live),
+    after a change made outside the editor (a move, a new slug), so that the editor and the
+    scheduler work from what the page now is."""
+    scheduled = page.go_live_at if not page.live and page.go_live_at else None
+    revision = page.save_revision(approved_go_live_at=scheduled, changed=False, clean=False)
+    if page.live:
+        page.live_revision = revision
+        Page.objects.filter(pk=page.pk).update(live_revision=revision)
+
+
 def sync_thread(page: Page) -> None:
     """The page's discussion thread follows its address, title and open/closed state."""
     if not hasattr(page, "accepts_comments"):
@@ -95,12 +113,19 @@ def restrict_to_staff(page: Page) -> PageViewRestriction:
 
 
 def unique_child_slug(parent: Page, slug: str, *, siblings: set[str] | None = None) -> str:
-    """``slug``, or ``slug-2``, ``slug-3``… if a sibling already has it (WordPress's rule).
+    """``slug``, or ``slug-2``, ``slug-3``… if a sibling already has it (WordPress's rule),
+    or, under the home page, if the home page's own addresses use it (``/tag/``, ``/2017/``…).
     ``siblings``, when given, is the complete set of the parent's children's slugs (a caller
     adding thousands of pages keeps it, rather than reading them all for each page)."""
-    existing = siblings if siblings is not None else set(
-        parent.get_children().values_list("slug", flat=True)
+    existing = (
+        siblings
+        if siblings is not None
+        else set(parent.get_children().values_list("slug", flat=True))
     )
+    if parent.specific_class is HomePage:
+        existing = existing | RESERVED_SLUGS
+        if YEAR.fullmatch(slug):
+            slug = f"{slug}-page"
     candidate, n = slug, 1
     while candidate in existing:
         n += 1
@@ -119,10 +144,11 @@ def add_redirect(
         return False
     if isinstance(to, str) and Redirect.normalise_path(to) == normalised:
         return False
-    if isinstance(to, Page) and route is None:
+    if isinstance(to, Page):
         url = to.get_url_parts()
-        if url and url[2] and Redirect.normalise_path(url[2]) == normalised:
-            return False
+        target = (url[2] if url and url[2] else "") + (route or "").lstrip("/")
+        if target and Redirect.normalise_path(target) == normalised:
+            return False  # a redirect to itself would loop
     if Redirect.objects.filter(site=site, old_path=normalised).exists():
         return False
     try:

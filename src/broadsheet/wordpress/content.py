@@ -641,8 +641,12 @@ def convert_body(
     text = _MORE.sub("", text)
 
     html = _markup(text, ctx, blocks=blocks)
-    html = _tidy(_images(html, ctx))
     dropped = _dropped_elements(html)
+    # Wagtail's own references (<embed embedtype=… id=…/>, <a linktype=…>) never come from a
+    # WordPress body: a file holding them would point at this site's pages, images or oEmbed
+    # finders. They go first; then only the image step writes embeds, for files it imported.
+    html = sanitize_article_html(html, wagtail_references=False)
+    html = _tidy(_images(html, ctx))
     html = sanitize_article_html(html)
 
     if ctx.nextpages:

@@ -182,6 +182,7 @@ def import_wxr(
         report.count(f"file.{post_type}", n)
 
     started = time.perf_counter()
+    run: _Run | None = None
     try:
         with transaction.atomic():
             with _deferred_indexing() as touched:
@@ -199,8 +200,20 @@ def import_wxr(
             if dry_run:
                 transaction.set_rollback(True)
     except wxr.WXRError as exc:  # the file changed between the passes
+        _remove_files(run)
         raise ImportFailed(_failure(exc, path)) from None
+    except BaseException:
+        _remove_files(run)  # the rows are rolled back; their image files go too
+        raise
     return report
+
+
+def _remove_files(run: _Run | None) -> None:
+    from wagtail.images import get_image_model
+
+    storage = get_image_model()._meta.get_field("file").storage
+    for name in run.stored_files if run is not None else ():
+        storage.delete(name)
 
 
 def _failure(exc: wxr.WXRError, path: Path) -> str:
@@ -264,7 +277,7 @@ def _deferred_indexing():
         name: {**conf, "AUTO_UPDATE": False}
         for name, conf in getattr(settings, "WAGTAILSEARCH_BACKENDS", {}).items()
     }
-    touched: list[models.Model] = []
+    touched: list[tuple[type[models.Model], int]] = []
     disconnected = [
         model
         for model in index.get_indexed_models()
@@ -281,15 +294,25 @@ def _deferred_indexing():
             post_save.connect(post_save_signal_handler, sender=model)
 
 
-def _reindex(objects: list[models.Model], *, progress=None) -> None:
+def _reindex(touched: list[tuple[type[models.Model], int]], *, progress=None) -> None:
+    """Search and reference index entries for the pages made, read back in chunks (only
+    their ids were kept, so memory does not grow with the site)."""
     from modelsearch import index
     from wagtail.models import ReferenceIndex
 
-    for n, obj in enumerate(objects, 1):
-        index.insert_or_update_object(obj)
-        ReferenceIndex.create_or_update_for_object(obj)
-        if progress is not None and (n % 50 == 0 or n == len(objects)):
-            progress(n, len(objects))
+    done = 0
+    for start in range(0, len(touched), 200):
+        chunk = touched[start : start + 200]
+        by_model: dict[type[models.Model], list[int]] = defaultdict(list)
+        for model, pk in chunk:
+            by_model[model].append(pk)
+        for model, pks in by_model.items():
+            for obj in model.objects.filter(pk__in=pks):
+                index.insert_or_update_object(obj)
+                ReferenceIndex.create_or_update_for_object(obj)
+        done += len(chunk)
+        if progress is not None:
+            progress(done, len(touched))
 
 
 class _Run:
@@ -301,7 +324,7 @@ class _Run:
         report: ImportReport,
         survey: _Survey,
         uploads: Path | None,
-        touched: list[models.Model],
+        touched: list[tuple[type[models.Model], int]],
     ) -> None:
         self.report = report
         self.survey = survey
@@ -320,8 +343,12 @@ class _Run:
         self.attachments = content.AttachmentIndex()
         self.pages: dict[int, int] = {}  # wp id of a post or page → Broadsheet page id
         self.orphans: list[tuple[int, int]] = []  # (page id, missing parent's wp id)
-        self.thumbnails: list[tuple[int, int]] = []  # (article id, attachment wp id)
+        # (model, page id, post type, wp id, old link, old slugs), redirected in finish()
+        self.old_addresses: list[tuple] = []
         self.users: dict[int, Any] = {}
+        self.seen_items: set[tuple[str, int]] = set()
+        self.seen_comments: set[int] = set()  # ints: bounded by the file's comment count
+        self.stored_files: list[str] = []  # image files written, removed if the run fails
         self.home_slugs: set[str] = set()
         self.content_types = {
             model: ContentType.objects.get_for_model(model)
@@ -510,6 +537,9 @@ class _Run:
             self.report.note("media left on the old site", f"{url} (not in the uploads folder)")
             return None
         alt = dict(item.meta).get("_wp_attachment_image_alt", "")
+        if self.report.dry_run:  # nothing is written in a dry run, not even a file
+            self.report.count("attachments.images_created")
+            return None
         try:
             image_id = publishing.create_image(path=where, title=item.title, alt=alt)
         except (OSError, ValidationError) as exc:
@@ -518,6 +548,7 @@ class _Run:
         from wagtail.images import get_image_model
 
         image = get_image_model().objects.get(pk=image_id)
+        self.stored_files.append(image.file.name)
         self._remember("attachment", item.wp_id, image, url=url)
         self.report.count("attachments.images_created")
         return image_id
@@ -547,7 +578,8 @@ class _Run:
             if person is None:
                 continue
             route = self.home.reverse_subpage("author", args=[person.slug])
-            self._redirect(f"/author/{slugify(login)}/", self.home, route)
+            if slugify(login, allow_unicode=True) != person.slug:
+                self._redirect(f"/author/{slugify(login, allow_unicode=True)}/", self.home, route)
             author = next((a for a in self.survey.authors if a.login == login), None)
             if author is not None and author.wp_id is not None:
                 self._redirect(f"/?author={author.wp_id}", self.home, route)
@@ -582,6 +614,10 @@ class _Run:
                 )
             return
         kind = item.post_type
+        if (kind, item.wp_id) in self.seen_items:
+            self.report.note("skipped", f"{kind} {item.wp_id}: appears twice in the file")
+            return
+        self.seen_items.add((kind, item.wp_id))
         page_id = self.known[kind].get(str(item.wp_id))
         if page_id is not None:
             page = (
@@ -667,16 +703,17 @@ class _Run:
         )
         if state is publishing.State.SCHEDULED:
             fields["go_live_at"] = date
+        thumbnail = meta.get("_thumbnail_id", "")
+        if kind == "post" and thumbnail.isdigit():
+            attachment = self.attachments.by_id(int(thumbnail))
+            if attachment is not None and attachment.image_id:
+                fields["featured_image_id"] = attachment.image_id
+                self.report.count("attachments.featured_images")
         if kind == "post":
             page = ArticlePage(**fields, date=date, is_sticky=item.sticky, language=self.language)
             for key, attr in BROADSHEET_META.items():
                 if meta.get(key):
-                    setattr(page, attr, meta[key][:500])
-            if page.language != self.language:
-                try:
-                    language_code_validator(page.language)
-                except ValidationError:
-                    page.language = self.language
+                    self._set_checked(page, attr, meta[key], label)
             # Our own export lists every byline; WordPress has one author per post.
             logins = [x for x in meta.get("_broadsheet_authors", "").split(",") if x]
             people = [p for p in map(self._person, logins or [item.creator]) if p is not None]
@@ -716,37 +753,61 @@ class _Run:
             page.slug = publishing.unique_child_slug(parent, slug)
         if item.name and page.slug != item.name:
             self.report.note("slugs", f"{label}: address name {item.name!r} became {page.slug!r}")
-        publishing.place_page(
-            parent=parent,
-            page=page,
-            state=state,
-            published_at=date,
-            updated_at=item.modified_gmt or date,
-        )
-        self.touched.append(page)
+        try:
+            with transaction.atomic():  # a page Wagtail refuses is reported, not fatal
+                publishing.place_page(
+                    parent=parent,
+                    page=page,
+                    state=state,
+                    published_at=date,
+                    updated_at=item.modified_gmt or date,
+                )
+        except ValidationError as exc:
+            self.report.count(f"{kind}s.refused")
+            self.report.note("refused", f"{label}: {'; '.join(exc.messages)}")
+            if parent is self.home:
+                self.home_slugs.discard(page.slug)
+            return None
+        self.touched.append((type(page), page.pk))
         self.pages[item.wp_id] = page.pk
         if kind == "page" and item.parent_wp_id and parent is self.home:
             self.orphans.append((page.pk, item.parent_wp_id))
-        if meta.get("_thumbnail_id", "").isdigit():
-            self.thumbnails.append((page.pk, int(meta["_thumbnail_id"])))
         self._remember(kind, item.wp_id, page, link=item.link, guid=item.guid)
         self.report.count(f"{kind}s.{state.value}")
-        self._page_redirects(item, page, meta)
+        # Old addresses are added once every page is in its final place (see finish).
+        old_slugs = [v for k, v in item.meta if k == "_wp_old_slug" and v]
+        self.old_addresses.append((type(page), page.pk, item.post_type, item.wp_id, item.link,
+                                   tuple(old_slugs)))  # fmt: skip
         return page
 
-    def _page_redirects(self, item: wxr.Item, page: Any, meta: dict[str, str]) -> None:
-        old = self._old_path(item.link)
-        if old and old != "/" and "?" not in item.link:
+    def _set_checked(self, page: Any, attr: str, value: str, label: str) -> None:
+        """A field from our own export's postmeta, kept only if it passes the field's rules."""
+        field = page._meta.get_field(attr)
+        try:
+            setattr(page, attr, field.clean(value.strip(), page))
+        except ValidationError as exc:
+            self.report.note("not kept", f"{label}: {attr} {value[:60]!r}: {exc.messages[0]}")
+
+    def _page_redirects(
+        self, page: Any, post_type: str, wp_id: int, link: str, old_slugs: tuple[str, ...]
+    ) -> None:
+        """Old addresses of a page readers may see. None for drafts, scheduled and private
+        pages: a redirect would tell anyone their address (and so their title) early."""
+        if not page.live or page.get_view_restrictions().exists():
+            self.report.count("redirects.not_for_unpublished")
+            return
+        old = self._old_path(link)
+        if old and old != "/" and "?" not in link:
             self._redirect(old, page)
             self._redirect(old.rstrip("/") + "/feed/", page)
-        key = "p" if item.post_type == "post" else "page_id"
-        self._redirect(f"/?{key}={item.wp_id}", page)
+        key = "p" if post_type == "post" else "page_id"
+        self._redirect(f"/?{key}={wp_id}", page)
         if key == "page_id":
-            self._redirect(f"/?p={item.wp_id}", page)
-        old_slug = meta.get("_wp_old_slug")
-        if old_slug and item.post_type == "post" and old and old.count("/") >= 5:
+            self._redirect(f"/?p={wp_id}", page)
+        if post_type == "post" and old and old.count("/") >= 5:
             head = old.rstrip("/").rsplit("/", 1)[0]
-            self._redirect(f"{head}/{old_slug}/", page)
+            for old_slug in old_slugs:
+                self._redirect(f"{head}/{old_slug}/", page)
 
     # Comments -----------------------------------------------------------------------------------
 
@@ -773,13 +834,14 @@ class _Run:
         for c in item.comments:
             if str(c.wp_id) in known:
                 self.report.count("comments.already_imported")
-            elif c.wp_id in fresh:
+            elif c.wp_id in fresh or c.wp_id in self.seen_comments:
                 self.report.note("skipped", f"{label}: comment {c.wp_id} appears twice")
             elif (problem := _comment_problem(c)) is not None:
                 self.report.count("comments.refused")
                 self.report.note("refused", f"{label}: comment {c.wp_id}: {problem}")
             else:
                 fresh[c.wp_id] = c
+        self.seen_comments.update(fresh)
         if not fresh:
             return
         thread = Thread.objects.filter(page_id=page.pk).first()
@@ -950,9 +1012,13 @@ class _Run:
         )
 
     def _user(self, wp_user_id: int, label: str):
-        """The site account of a commenter who was signed in to WordPress: matched by the
-        author's email, else created with no usable password (claimed by a password reset
-        to that address)."""
+        """The site account of a commenter who was signed in to WordPress: the one an earlier
+        import of this site made, else a new one with no usable password (claimed by a
+        password reset to that address).
+
+        Rule: never an existing account found by its email. A file can claim any address, so
+        that would let whoever imports it post as anyone here, editors included; the comment
+        stays a guest's comment and the report says so."""
         if wp_user_id in self.users:
             return self.users[wp_user_id]
         author = self.author_ids.get(wp_user_id)
@@ -966,8 +1032,13 @@ class _Run:
             found = self._lookup("user", wp_user_id, user_model)
             user = found or None
             if found is None and author.email:
-                user = user_model.objects.filter(email__iexact=author.email).first()
-                if user is None:
+                if user_model.objects.filter(email__iexact=author.email).exists():
+                    self.report.note(
+                        "accounts",
+                        f"{author.login}: an account here already uses that email address; "
+                        "their comments are imported as a guest's, not linked to it",
+                    )
+                else:
                     username = author.login[:150]
                     if user_model.objects.filter(username=username).exists():
                         username = f"{username[:140]}-wp{wp_user_id}"
@@ -975,7 +1046,7 @@ class _Run:
                     user.set_unusable_password()
                     user.save()
                     self.report.count("accounts.created")
-                self._remember("user", wp_user_id, user)
+                    self._remember("user", wp_user_id, user)
         self.users[wp_user_id] = user
         return user
 
@@ -989,14 +1060,17 @@ class _Run:
             if parent is None:
                 self.report.note("orphans", f"page {page.title!r}: parent {parent_wp_id} absent")
                 continue
-            page.slug = publishing.unique_child_slug(parent, page.slug)
-            page.save(update_fields=["slug"], clean=False)
+            slug = publishing.unique_child_slug(parent, page.slug)
             page.move(parent, pos="last-child")
-        for page_id, attachment_wp_id in self.thumbnails:
-            attachment = self.attachments.by_id(attachment_wp_id)
-            if attachment is not None and attachment.image_id:
-                ArticlePage.objects.filter(pk=page_id).update(featured_image=attachment.image_id)
-                self.report.count("attachments.featured_images")
+            page = StandardPage.objects.get(pk=page_id)
+            if slug != page.slug:
+                page.slug = slug
+                page.save(update_fields=["slug"], clean=False)
+            publishing.record_revision(page)  # the saved version follows the page's new place
+            publishing.sync_thread(page)
+        for model, page_id, post_type, wp_id, link, old_slugs in self.old_addresses:
+            page = model.objects.get(pk=page_id)
+            self._page_redirects(page, post_type, wp_id, link, old_slugs)
         for attachment in self.survey.attachments:
             target = self.pages.get(attachment.parent_wp_id)
             old = self._old_path(attachment.link)
@@ -1005,7 +1079,7 @@ class _Run:
                     ArticlePage.objects.filter(pk=target).first()
                     or StandardPage.objects.filter(pk=target).first()
                 )
-                if page is not None:
+                if page is not None and page.live and not page.get_view_restrictions().exists():
                     self._redirect(old, page)
                     self._redirect(f"/?attachment_id={attachment.wp_id}", page)
 

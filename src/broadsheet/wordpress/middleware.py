@@ -31,7 +31,7 @@ class LegacyQueryRedirectMiddleware:
                 value = request.GET.get(key)
                 if value and len(value) < 200:
                     found = get_redirect(request, Redirect.normalise_path(f"/?{key}={value}"))
-                    if found is not None and found.link:
+                    if found is not None and found.link and _readers_may_see(found):
                         return redirect(found.link, permanent=found.is_permanent)
             if match := DATE_ARCHIVE.fullmatch(request.GET.get("m", "")):
                 return redirect(
@@ -41,3 +41,12 @@ class LegacyQueryRedirectMiddleware:
                 query = request.GET["s"][:200]
                 return redirect("/search/?" + urlencode({"q": query}), permanent=True)
         return self.get_response(request)
+
+
+def _readers_may_see(found: Redirect) -> bool:
+    """Never lead a reader to a draft, scheduled or private page: the redirect alone would
+    tell them its address, and so its title."""
+    page = found.redirect_page
+    if page is None:
+        return True
+    return page.live and not page.get_view_restrictions().exists()

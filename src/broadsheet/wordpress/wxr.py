@@ -387,7 +387,7 @@ class _Target:
                 self.terms.append(
                     (
                         self.sub_attrs["domain"].strip(),
-                        self.sub_attrs["nicename"].strip(),
+                        _slug(self.sub_attrs["nicename"]),
                         _unescape(self.sub_fields.get("name", "")),
                     )
                 )
@@ -492,9 +492,9 @@ class _Target:
                 Term(
                     taxonomy="category",
                     wp_id=_int(f.get("wp:term_id"), None),
-                    slug=_s(f, "wp:category_nicename"),
+                    slug=_slug(_s(f, "wp:category_nicename")),
                     name=_unescape(f.get("wp:cat_name", "")),
-                    parent_slug=_s(f, "wp:category_parent"),
+                    parent_slug=_slug(_s(f, "wp:category_parent")),
                     description=_s(f, "wp:category_description"),
                 )
             )
@@ -503,7 +503,7 @@ class _Target:
                 Term(
                     taxonomy="post_tag",
                     wp_id=_int(f.get("wp:term_id"), None),
-                    slug=_s(f, "wp:tag_slug"),
+                    slug=_slug(_s(f, "wp:tag_slug")),
                     name=_unescape(f.get("wp:tag_name", "")),
                     parent_slug="",
                     description=_s(f, "wp:tag_description"),
@@ -514,9 +514,9 @@ class _Target:
                 Term(
                     taxonomy=_s(f, "wp:term_taxonomy"),
                     wp_id=_int(f.get("wp:term_id"), None),
-                    slug=_s(f, "wp:term_slug"),
+                    slug=_slug(_s(f, "wp:term_slug")),
                     name=_unescape(f.get("wp:term_name", "")),
-                    parent_slug=_s(f, "wp:term_parent"),
+                    parent_slug=_slug(_s(f, "wp:term_parent")),
                     description=_s(f, "wp:term_description"),
                 )
             )
@@ -585,6 +585,11 @@ class _Target:
 
 def _s(fields: dict[str, str], key: str) -> str:
     return fields.get(key, "").strip()
+
+
+def _slug(text: str) -> str:
+    # WordPress stores non-Latin slugs percent-encoded (%d0%bd…); the address is the decoded form.
+    return unquote(text.strip())
 
 
 def _unescape(text: str) -> str:
