@@ -487,3 +487,15 @@ def test_a_failed_import_removes_the_image_files_it_wrote(db, tmp_path, settings
     with pytest.raises(RuntimeError):
         import_wxr(path=THEME, uploads=uploads)
     assert not any(p.is_file() for p in (tmp_path / "media").rglob("*"))
+
+
+def test_a_scheduled_post_gets_its_old_addresses_once_live_and_imported_again(db, tmp_path, client):
+    path = write(tmp_path, _site(_item(61, title="Embargoed", status="future")))
+    import_wxr(path=path)
+    assert client.get("/?p=61").status_code == 200  # the front page: no redirect yet
+    article = ArticlePage.objects.get(title="Embargoed")
+    article.go_live_at = None  # the embargo ends early: an editor publishes it now
+    article.save_revision().publish()
+    assert ArticlePage.objects.get(pk=article.pk).live
+    import_wxr(path=path)
+    assert client.get("/?p=61")["Location"].endswith(ArticlePage.objects.get(pk=article.pk).url)

@@ -630,6 +630,8 @@ class _Run:
                 )
                 return
             self.report.count(f"{kind}s.already_imported")
+            # A post scheduled at the last import may be live now: its old addresses too.
+            self._remember_old_addresses(page, item)
         else:
             page = self._create_page(item)
             if page is None:
@@ -774,11 +776,15 @@ class _Run:
             self.orphans.append((page.pk, item.parent_wp_id))
         self._remember(kind, item.wp_id, page, link=item.link, guid=item.guid)
         self.report.count(f"{kind}s.{state.value}")
-        # Old addresses are added once every page is in its final place (see finish).
-        old_slugs = [v for k, v in item.meta if k == "_wp_old_slug" and v]
-        self.old_addresses.append((type(page), page.pk, item.post_type, item.wp_id, item.link,
-                                   tuple(old_slugs)))  # fmt: skip
+        self._remember_old_addresses(page, item)
         return page
+
+    def _remember_old_addresses(self, page: Any, item: wxr.Item) -> None:
+        # Added once every page is in its final place (see finish).
+        old_slugs = tuple(v for k, v in item.meta if k == "_wp_old_slug" and v)
+        self.old_addresses.append(
+            (type(page), page.pk, item.post_type, item.wp_id, item.link, old_slugs)
+        )
 
     def _set_checked(self, page: Any, attr: str, value: str, label: str) -> None:
         """A field from our own export's postmeta, kept only if it passes the field's rules."""
