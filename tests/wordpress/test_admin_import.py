@@ -497,9 +497,16 @@ def test_in_a_browser_the_bar_moves_and_the_report_replaces_it(
     values = set()
     deadline = time.monotonic() + WAIT_SECONDS
     while time.monotonic() < deadline and page.locator(".wxr-report").count() == 0:
-        bar = page.locator(".wxr-progress progress")
-        if bar.count():
-            values.add((page.locator(".wxr-phase").inner_text(), bar.get_attribute("value")))
+        # One read of the page: the report may replace the bar between two locator calls.
+        state = page.evaluate(
+            """() => {
+                const bar = document.querySelector('.wxr-progress progress');
+                const phase = document.querySelector('.wxr-phase');
+                return bar ? [phase ? phase.textContent : '', bar.getAttribute('value')] : null;
+            }"""
+        )
+        if state:
+            values.add(tuple(state))
             if os.environ.get("SHOTS") and len(values) == 3:
                 page.screenshot(path="/tmp/wxr-progress.png", full_page=True)
         time.sleep(0.2)
