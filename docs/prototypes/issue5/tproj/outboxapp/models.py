@@ -1,0 +1,3 @@
+from django.db import models
+class Note(models.Model):
+    text = models.TextField()
