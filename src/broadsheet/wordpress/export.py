@@ -40,8 +40,8 @@ from __future__ import annotations
 import io
 import re
 import time
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from html import escape as html_escape
@@ -70,6 +70,8 @@ from broadsheet.publishing.models import (
     StandardPage,
 )
 
+from .report import Report
+
 __all__ = ["WXR_VERSION", "ExportFailed", "ExportReport", "export_wxr"]
 
 WXR_VERSION = "1.2"
@@ -83,7 +85,6 @@ NAMESPACES = (
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 ZERO_DATE = "0000-00-00 00:00:00"  # what WordPress writes for "no date"
 FLUSH_CHARS = 64 * 1024
-MAX_NOTES_PER_KIND = 200
 COMMENT_APPROVED = {
     Comment.Status.APPROVED: "1",
     Comment.Status.PENDING: "0",
@@ -110,55 +111,23 @@ class ExportFailed(Exception):
     """Nothing could be exported; the message says why, for a person."""
 
 
-@dataclass
-class ExportReport:
+@dataclass(kw_only=True)
+class ExportReport(Report):
     """What an export wrote: counts per kind and status, characters removed, and why anything
     was left out."""
 
-    counts: Counter = field(default_factory=Counter)
-    notes: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    note_counts: Counter = field(default_factory=Counter)
-    seconds: dict[str, float] = field(default_factory=dict)
     bytes_written: int = 0
-
-    def count(self, key: str, n: int = 1) -> None:
-        self.counts[key] += n
-
-    def note(self, kind: str, text: str) -> None:
-        self.note_counts[kind] += 1
-        if len(self.notes[kind]) < MAX_NOTES_PER_KIND:
-            self.notes[kind].append(text)
 
     @property
     def removed_characters(self) -> int:
         """Characters XML 1.0 cannot carry, removed from the texts (see ``notes``)."""
         return self.counts["removed_characters"]
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "counts": dict(sorted(self.counts.items())),
-            "notes": {k: list(v) for k, v in sorted(self.notes.items())},
-            "note_counts": dict(sorted(self.note_counts.items())),
-            "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
-            "bytes_written": self.bytes_written,
-        }
+    def heading(self) -> str:
+        return f"Exported {self.bytes_written:,} bytes"
 
-    def summary_lines(self) -> list[str]:
-        lines = [f"Exported {self.bytes_written:,} bytes"]
-        groups: dict[str, list[str]] = defaultdict(list)
-        for key, n in sorted(self.counts.items()):
-            head, _, tail = key.partition(".")
-            groups[head].append(f"{tail or head} {n}")
-        for head, parts in groups.items():
-            lines.append(f"  {head}: " + ", ".join(parts))
-        for kind, n in sorted(self.note_counts.items()):
-            lines.append(f"  {kind} ({n}):")
-            for text in self.notes[kind][:20]:
-                lines.append(f"    - {text}")
-            if n > 20:
-                lines.append(f"    … and {n - 20} more")
-        lines.append("  time: " + ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items()))
-        return lines
+    def extra(self) -> dict[str, Any]:
+        return {"bytes_written": self.bytes_written}
 
 
 def export_wxr(*, out: BinaryIO | TextIO, site=None) -> ExportReport:

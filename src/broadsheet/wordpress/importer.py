@@ -53,10 +53,10 @@ from broadsheet.publishing.models import (
 
 from . import content, wxr
 from .models import WordPressId
+from .report import Report
 
 Progress = Callable[[str, int, int | None], None]
 
-MAX_NOTES_PER_KIND = 200  # a report lists this many examples of each kind, then counts
 TITLE_MAX = 255
 TEASER_MAX = 600  # a <!--more--> teaser longer than this is not a standfirst
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".webp"}
@@ -88,53 +88,19 @@ class ImportFailed(Exception):
     """The import stopped and nothing was written; the message says why, for a person."""
 
 
-@dataclass
-class ImportReport:
+@dataclass(kw_only=True)
+class ImportReport(Report):
     """What an import did: counts per kind and status, and why anything was skipped."""
 
     file: str
     dry_run: bool = False
     site_key: str = ""
-    counts: Counter = field(default_factory=Counter)
-    notes: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    note_counts: Counter = field(default_factory=Counter)
-    seconds: dict[str, float] = field(default_factory=dict)
 
-    def count(self, key: str, n: int = 1) -> None:
-        self.counts[key] += n
+    def heading(self) -> str:
+        return f"{'Dry run of ' if self.dry_run else 'Imported '}{self.file}"
 
-    def note(self, kind: str, text: str) -> None:
-        self.note_counts[kind] += 1
-        if len(self.notes[kind]) < MAX_NOTES_PER_KIND:
-            self.notes[kind].append(text)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "dry_run": self.dry_run,
-            "site_key": self.site_key,
-            "counts": dict(sorted(self.counts.items())),
-            "notes": {k: list(v) for k, v in sorted(self.notes.items())},
-            "note_counts": dict(sorted(self.note_counts.items())),
-            "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
-        }
-
-    def summary_lines(self) -> list[str]:
-        lines = [f"{'Dry run of ' if self.dry_run else 'Imported '}{self.file}"]
-        groups: dict[str, list[str]] = defaultdict(list)
-        for key, n in sorted(self.counts.items()):
-            head, _, tail = key.partition(".")
-            groups[head].append(f"{tail or head} {n}")
-        for head, parts in groups.items():
-            lines.append(f"  {head}: " + ", ".join(parts))
-        for kind, n in sorted(self.note_counts.items()):
-            lines.append(f"  {kind} ({n}):")
-            for text in self.notes[kind][:20]:
-                lines.append(f"    - {text}")
-            if n > 20:
-                lines.append(f"    … and {n - 20} more (see the JSON report)")
-        lines.append("  time: " + ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items()))
-        return lines
+    def extra(self) -> dict[str, Any]:
+        return {"file": self.file, "dry_run": self.dry_run, "site_key": self.site_key}
 
 
 @dataclass
