@@ -59,11 +59,15 @@ def test_imported_theme_pages_fit_a_phone_screen(live_server, new_page, settings
     """WordPress's markup and gallery test posts, imported with their images, on a 390 px
     screen: nothing wider than the screen (tables and preformatted text scroll inside the
     column), every image loaded, nothing run."""
+    from django.core.cache import caches
+
     from broadsheet.publishing.services import home_for_site
     from tests.wordpress.test_import import _fake_uploads
     from tests.wordpress.test_wxr_reader import THEME
 
     settings.MEDIA_ROOT = str(tmp_path / "media")
+    for cache in caches.all():  # Wagtail caches renditions: none from another test's media
+        cache.clear()
     home_for_site()
     _fake_uploads(tmp_path / "uploads")
     import_wxr(path=THEME, uploads=tmp_path / "uploads")

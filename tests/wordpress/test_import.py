@@ -261,6 +261,11 @@ def test_uploads_become_images_and_bodies_and_featured_images_use_them(
     assert '<embed embedtype="image"' in body
     html = client.get(page_for(1177, site_key=site).url).content.decode()
     assert "/media/images/" in html  # the reader gets a rendition served from here
+    from bs4 import BeautifulSoup
+
+    shown = BeautifulSoup(html, "html.parser").select_one("figure.featured-image img")
+    assert shown is not None and shown["src"].startswith("/media/images/")
+    assert shown["alt"] == featured.default_alt_text
     # Importing again creates no second copy of any image.
     import_wxr(path=THEME, uploads=uploads)
     assert get_image_model().objects.count() == 35

@@ -110,7 +110,6 @@ class _Survey:
     terms: list[wxr.Term] = field(default_factory=list)
     attachments: list[wxr.Item] = field(default_factory=list)
     items: Counter = field(default_factory=Counter)
-    bytes_total: int | None = None
 
 
 def import_wxr(
@@ -316,10 +315,6 @@ class _Run:
         self.seen_comments: set[int] = set()  # ints: bounded by the file's comment count
         self.stored_files: list[str] = []  # image files written, removed if the run fails
         self.home_slugs: set[str] = set()
-        self.content_types = {
-            model: ContentType.objects.get_for_model(model)
-            for model in (Person, Section, Tag, ArticlePage, StandardPage, Comment)
-        }
 
     # Set-up: people, sections, tags, images -------------------------------------------------
 
@@ -857,7 +852,7 @@ class _Run:
             depth_of(wp_id)
         made: dict[int, int] = {}
         records: list[WordPressId] = []
-        ct = self.content_types[Comment]
+        ct = ContentType.objects.get_for_model(Comment)
         for level in sorted(set(depth.values())):
             batch = []
             ids = sorted(w for w, d in depth.items() if d == level)
