@@ -29,7 +29,7 @@ def test_guest_first_comment_is_held(client, thread_factory, comment_data):
     assert response.status_code == 303
     assert response["Location"] == f"{thread.url}#comment-{comment.pk}"
     assert comment.status == Comment.Status.PENDING
-    assert "first comment from this commenter" in comment.moderation_reasons
+    assert "prior_approval: first comment from this commenter" in comment.reason_lines
 
 
 def test_guest_is_trusted_after_approval_from_the_same_browser(
@@ -87,7 +87,7 @@ def test_comment_with_more_than_two_links_is_held_even_when_trusted(
     post(client, comment_data(thread, comment=text))
     held = Comment.objects.get(text=text)
     assert held.status == Comment.Status.PENDING
-    assert held.moderation_reasons == ["more than 2 links (3)"]
+    assert held.reason_lines == ["links: more than 2 links (3)"]
 
 
 def test_comment_with_two_links_from_trusted_browser_is_approved(
@@ -315,7 +315,7 @@ def test_three_written_links_are_held(client, thread_factory, comment_data):
     text = "".join(f'<a href="https://{c}.example/">{c}</a> ' for c in "abc")
     post(client, comment_data(thread, comment=text))
     held = Comment.objects.get(text=text)
-    assert held.moderation_reasons == ["more than 2 links (3)"]
+    assert held.reason_lines == ["links: more than 2 links (3)"]
 
 
 def test_reply_to_a_comment_removed_meanwhile_can_be_sent_as_a_new_comment(

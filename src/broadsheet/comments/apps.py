@@ -5,3 +5,8 @@ class CommentsConfig(AppConfig):
     name = "broadsheet.comments"
     label = "comments"
     verbose_name = "Discussion"
+
+    def ready(self) -> None:
+        # Receivers of comment_posted / comment_moderated (signals.py): the mail each change
+        # causes, and what the spam defences learn from moderators.
+        from . import akismet, classifier, notifications, subscriptions  # noqa: F401

@@ -90,6 +90,12 @@ class CommentForm(forms.Form):
         error_messages={"invalid": "The comment you are replying to does not exist."},
     )
     submission_key = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+    # Anti-automation, invisible to people: a field only robots fill in, and the signed time
+    # the form was handed out (from the session endpoint, so the page itself stays cacheable).
+    website2 = forms.CharField(required=False, strip=False)
+    form_token = forms.CharField(required=False, max_length=300)
+    subscribe_thread = forms.BooleanField(required=False)
+    subscribe_posts = forms.BooleanField(required=False)
 
     def __init__(self, *args, require_identity: bool = True, **kwargs):
         super().__init__(*args, **kwargs)

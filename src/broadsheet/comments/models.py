@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Count, Q
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from broadsheet.core import html as html_policy
@@ -26,6 +27,8 @@ class Thread(models.Model):
     page_id = models.PositiveBigIntegerField(null=True, blank=True, unique=True)
     title = models.CharField(max_length=500, blank=True)
     is_open = models.BooleanField("comments open", default=True)
+    # When the article was first published: "close comments on articles older than N days".
+    published_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -75,6 +78,7 @@ class Comment(models.Model):
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
     )
     depth = models.PositiveSmallIntegerField(default=1)
+
     class Kind(models.TextChoices):
         COMMENT = "comment", "Comment"
         PINGBACK = "pingback", "Pingback"
@@ -117,7 +121,20 @@ class Comment(models.Model):
     browser_key = models.CharField(max_length=64, blank=True, db_index=True)
     # Same form submitted twice (double click, back + resubmit, retry) → one comment.
     submission_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # Why a guard held, spammed or trashed it: [{"guard": ..., "verdict": ..., "detail": ...}].
     moderation_reasons = models.JSONField(default=list, blank=True)
+    # The top-level comment of its thread (itself for a top-level one): pages of comments
+    # take N top-level comments with all their replies in one query.
+    root = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    edited_at = models.DateTimeField(null=True, blank=True)
+    spam_score = models.FloatField(null=True, blank=True)  # the local classifier's log-odds
+    # What the local classifier learnt from this comment ("", "spam", "ham"), so a moderator
+    # changing their mind moves the counts instead of counting twice.
+    learned_as = models.CharField(max_length=4, blank=True, default="")
+    # Akismet's verdict when it was asked ("", "ham", "spam", "discard").
+    akismet_verdict = models.CharField(max_length=8, blank=True, default="")
 
     objects = CommentQuerySet.as_manager()
 
@@ -132,7 +149,12 @@ class Comment(models.Model):
     def save(self, *args, **kwargs):
         # Depth follows from the parent; kept as a column so threads render without recursion.
         self.depth = (self.parent.depth + 1) if self.parent_id else 1
+        if self.parent_id:
+            self.root_id = self.parent.root_id or self.parent_id
         super().save(*args, **kwargs)
+        if not self.parent_id and self.root_id != self.pk:
+            self.root_id = self.pk
+            Comment.objects.filter(pk=self.pk).update(root=self.pk)
 
     def get_absolute_url(self) -> str:
         return reverse("comments:permalink", args=[self.pk])
@@ -156,9 +178,185 @@ class Comment(models.Model):
         )
 
     @property
+    def reason_lines(self) -> list[str]:
+        """Why it was held, spammed or trashed, for moderators: "links: more than 2 links (3)"."""
+        lines = []
+        for reason in self.moderation_reasons or []:
+            if isinstance(reason, dict):
+                lines.append(f"{reason.get('guard', '')}: {reason.get('detail', '')}")
+            else:
+                lines.append(str(reason))
+        return lines
+
+    @property
     def is_ping(self) -> bool:
         return self.kind != self.Kind.COMMENT
 
     @property
     def anchor(self) -> str:
         return f"comment-{self.pk}"
+
+
+class CommentEvent(models.Model):
+    """One line of a comment's history: who did what, when, and what it was before."""
+
+    class Action(models.TextChoices):
+        POSTED = "posted", "Posted"
+        EDITED = "edited", "Edited"
+        APPROVED = "approve", "Approved"
+        UNAPPROVED = "unapprove", "Unapproved"
+        SPAM = "spam", "Marked as spam"
+        TRASH = "trash", "Moved to trash"
+        DELETED = "deleted", "Deleted by its author"
+        REPLIED = "replied", "Replied to"
+        ERASED = "erased", "Personal data erased"
+
+    comment = models.ForeignKey(Comment, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # "moderator", "author" (the commenter, within the edit window), "system" (a guard, a link
+    # from an email, the importer).
+    actor_kind = models.CharField(max_length=10, default="system")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    reasons = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.actor or self.actor_kind} at {self.at:%c}"
+
+
+class Block(models.Model):
+    """A commenter moderators have blocked: their new comments go to the trash."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email address"
+        USER = "user", "Account"
+        IP = "ip", "IP address or range"
+
+    kind = models.CharField(max_length=5, choices=Kind.choices)
+    # A casefolded email, a user id, or a network in CIDR form ("192.0.2.0/24", "2001:db8::/64").
+    value = models.CharField(max_length=200)
+    note = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["kind", "value"], name="unique_block")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.value}"
+
+
+class OutboxMessage(models.Model):
+    """An email waiting to be sent, written in the same transaction as what caused it; the
+    worker sends it and retries with backoff, so a mail outage loses nothing."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    kind = models.CharField(max_length=30)
+    to = models.CharField(max_length=254)
+    subject = models.CharField(max_length=300)
+    text = models.TextField()
+    html = models.TextField(blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    message_id = models.CharField(max_length=200)
+    # What this message is about, so queuing it again changes nothing ("held:12:3").
+    dedupe_key = models.CharField(max_length=200, unique=True)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.to}: {self.get_status_display()}"
+
+
+class Subscription(models.Model):
+    """ "Notify me of follow-up comments" (one thread) or "of new posts" (the site), confirmed by
+    a double opt-in email, ended by one click."""
+
+    class Kind(models.TextChoices):
+        THREAD = "thread", "Follow-up comments"
+        POSTS = "posts", "New posts"
+
+    email = models.EmailField(max_length=EMAIL_MAX, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="comment_subscriptions",
+    )
+    kind = models.CharField(max_length=6, choices=Kind.choices)
+    thread = models.ForeignKey(
+        Thread, null=True, blank=True, on_delete=models.CASCADE, related_name="subscriptions"
+    )
+    secret = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["email", "kind", "thread"], name="unique_thread_subscription"
+            ),
+            models.UniqueConstraint(
+                fields=["email", "kind"],
+                condition=Q(thread__isnull=True),
+                name="unique_site_subscription",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email}: {self.get_kind_display()}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.confirmed_at is not None and self.unsubscribed_at is None
+
+
+class SpamToken(models.Model):
+    """The local classifier's counts: how often a word was seen in spam and in approved comments."""
+
+    token = models.CharField(max_length=64, primary_key=True)
+    spam = models.PositiveIntegerField(default=0)
+    ham = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.token}: {self.spam}/{self.ham}"
+
+
+class SpamStats(models.Model):
+    """One row: how many comments of each kind the classifier has learnt from."""
+
+    spam_docs = models.PositiveIntegerField(default=0)
+    ham_docs = models.PositiveIntegerField(default=0)
+    spam_tokens = models.PositiveBigIntegerField(default=0)
+    ham_tokens = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.spam_docs} spam, {self.ham_docs} approved"

@@ -12,19 +12,29 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from . import signals
+from .conf import DiscussionSettings, settings_for
 from .identity import Identity
-from .models import Comment, Thread
+from .models import Comment, CommentEvent, Thread
 from .moderation import Submission, get_policy
 
 
 class CommentRejected(Exception):
     """A rule refused the comment; ``field`` names the form field the message belongs next to."""
 
-    def __init__(self, message: str, *, field: str | None = None, status: int = 400):
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        status: int = 400,
+        retry_after: int | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.field = field
         self.status = status
+        self.retry_after = retry_after  # seconds, for a 429
 
 
 @dataclass(frozen=True)
@@ -92,11 +102,15 @@ def submission_fingerprint(
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def resolve_parent(*, thread: Thread, parent_id: int | None) -> Comment | None:
+def resolve_parent(
+    *, thread: Thread, parent_id: int | None, cfg: DiscussionSettings | None = None
+) -> Comment | None:
     """The comment a reply attaches to. Replies may only go to visible comments of the same
-    thread; a reply at the deepest level attaches to its parent's level (like WordPress)."""
+    thread; a reply at the deepest level attaches to its parent's level (like WordPress), and
+    with threading off every comment is top-level."""
     if not parent_id:
         return None
+    cfg = cfg or settings_for(thread)
     parent = Comment.objects.filter(pk=parent_id).select_related("parent").first()
     if parent is None or parent.thread_id != thread.pk:
         raise CommentRejected(
@@ -107,9 +121,11 @@ def resolve_parent(*, thread: Thread, parent_id: int | None) -> Comment | None:
             "The comment you are replying to is not published, so it cannot be answered.",
             field="parent",
         )
+    if not cfg.threaded:
+        return None
     # Never onto an ancestor readers cannot see (held, spam or trash since).
     while (
-        parent.depth >= settings.COMMENTS_MAX_DEPTH
+        parent.depth >= cfg.effective_depth
         and parent.parent is not None
         and parent.parent.status == Comment.Status.APPROVED
     ):
@@ -132,19 +148,26 @@ def post_comment(
     user_agent: str = "",
     is_moderator: bool = False,
     identity: Identity | None = None,
+    honeypot: str = "",
+    form_token: str | None = None,
+    referrer: str = "",
+    subscribe_thread: bool = False,
+    subscribe_posts: bool = False,
 ) -> PostResult:
-    """Store a reader's comment with the status the moderation policy gives it.
+    """Store a reader's comment with the status the moderation policy's guards give it.
 
-    Refuses comments on closed threads and replies to missing, unpublished or foreign comments
-    (``CommentRejected``). The same ``submission_key`` twice returns the first comment.
+    A guard that refuses it (closed thread, flood, duplicate, rate limit…) raises
+    ``CommentRejected`` and nothing is stored; so do replies to missing, unpublished or foreign
+    comments. The same ``submission_key`` twice returns the first comment. The comment, its
+    history line and the mail it causes (``comment_posted`` receivers) are written in one
+    transaction.
     """
     if submission_key:
         existing = Comment.objects.filter(submission_key=submission_key).first()
         if existing is not None:
             return PostResult(existing, created=False)
-    if not thread.is_open:
-        raise CommentRejected("Comments are closed on this article.", status=403)
-    parent = resolve_parent(thread=thread, parent_id=parent_id)
+    cfg = settings_for(thread)
+    parent = resolve_parent(thread=thread, parent_id=parent_id, cfg=cfg)
     if identity is None and author_email and email_has_account(author_email):
         raise CommentRejected(
             "That email address belongs to an account on this site. Log in to comment with it "
@@ -155,7 +178,7 @@ def post_comment(
     comment = Comment(
         thread=thread,
         parent=parent,
-        author_name=author_name,
+        author_name=author_name.strip() or ("" if identity else "Anonymous"),
         author_email=author_email,
         author_url=author_url,
         text=text,
@@ -170,14 +193,50 @@ def post_comment(
         identity_provider_name=identity.provider_name if identity else "",
         author_avatar_url=identity.avatar_url if identity else "",
     )
-    status, reasons = get_policy().initial_status(
-        Submission(comment=comment, is_moderator=is_moderator)
+    submission = Submission(
+        comment=comment,
+        settings=cfg,
+        is_moderator=is_moderator,
+        ip=ip,
+        honeypot=honeypot,
+        form_token=form_token,
+        referrer=referrer,
+        permalink=thread.url,
+        has_identity=identity is not None or comment.user is not None,
     )
-    comment.status = status
-    comment.moderation_reasons = reasons
+    if not author_name.strip() and not submission.has_identity:
+        comment.author_name = ""  # the guard says so if a name is required
+    decision = get_policy().evaluate(submission)
+    if decision.refusal is not None:
+        refusal = decision.refusal
+        raise CommentRejected(
+            refusal.detail,
+            field=refusal.field,
+            status=refusal.status,
+            retry_after=refusal.retry_after,
+        )
+    comment.author_name = comment.author_name or "Anonymous"
+    comment.status = decision.status
+    comment.moderation_reasons = decision.reasons
     try:
         with transaction.atomic():
             comment.save()
+            CommentEvent.objects.create(
+                comment=comment,
+                at=comment.created_at,
+                actor=comment.user,
+                actor_kind="moderator" if is_moderator else "author",
+                action=CommentEvent.Action.POSTED,
+                after={"status": comment.status},
+                reasons=decision.reasons,
+            )
+            signals.comment_posted.send(
+                Comment,
+                comment=comment,
+                settings=cfg,
+                subscribe_thread=subscribe_thread,
+                subscribe_posts=subscribe_posts,
+            )
     except IntegrityError:
         if submission_key:
             existing = Comment.objects.filter(submission_key=submission_key).first()
@@ -200,9 +259,14 @@ MODERATION_ACTIONS = {
 }
 
 
-def moderate(*, comment_ids: Iterable[int], action: str, moderator) -> int:
+def moderate(*, comment_ids: Iterable[int], action: str, moderator, via: str = "") -> int:
     """Set the status of the given comments (bulk approve / unapprove / spam / trash) or delete
-    them for ever. Only people with the ``comments.moderate_comment`` permission may."""
+    them for ever. Only people with the ``comments.moderate_comment`` permission may.
+
+    Each changed comment gets a history line (who, when, from what to what) and a
+    ``comment_moderated`` signal, in the same transaction: the classifier learns from it,
+    Akismet hears about its mistakes, and the mail it causes is queued.
+    """
     if not moderator.has_perm("comments.moderate_comment"):
         raise PermissionError("Only moderators may moderate comments.")
     ids = [int(pk) for pk in comment_ids]
@@ -213,7 +277,26 @@ def moderate(*, comment_ids: Iterable[int], action: str, moderator) -> int:
         if action not in MODERATION_ACTIONS:
             raise ValueError(f"Unknown moderation action: {action}")
         status = MODERATION_ACTIONS[action]
-        return comments.update(status=status, updated_at=timezone.now())
+        changed = 0
+        for comment in comments.select_for_update().select_related("thread"):
+            if comment.status == status:
+                continue
+            old = comment.status
+            comment.status = status
+            comment.save(update_fields=["status", "updated_at"])
+            CommentEvent.objects.create(
+                comment=comment,
+                actor=moderator,
+                actor_kind="moderator",
+                action=action,
+                before={"status": old},
+                after={"status": status, **({"via": via} if via else {})},
+            )
+            signals.comment_moderated.send(
+                Comment, comment=comment, old_status=old, new_status=status, moderator=moderator
+            )
+            changed += 1
+        return changed
 
 
 def _delete_keeping_replies(comments) -> int:
@@ -232,37 +315,63 @@ def _delete_keeping_replies(comments) -> int:
         reply.parent_id = surviving(reply.parent_id)
     Comment.objects.bulk_update(orphans, ["parent"])
     _, per_model = Comment.objects.filter(pk__in=doomed).delete()
-    _recompute_depths(threads)
+    recompute_tree(threads)
     return per_model.get(Comment._meta.label, 0)
 
 
-def _recompute_depths(thread_ids: Iterable[int]) -> None:
-    rows = list(Comment.objects.filter(thread_id__in=thread_ids).only("pk", "parent_id", "depth"))
+def recompute_tree(thread_ids: Iterable[int]) -> None:
+    """Depth and root of every comment of these threads, from the parent links (after a
+    delete moved replies up, or a bulk import that inserted rows without ``save()``)."""
+    rows = list(
+        Comment.objects.filter(thread_id__in=thread_ids).only("pk", "parent_id", "depth", "root")
+    )
     parent_of = {c.pk: c.parent_id for c in rows}
 
-    def depth(pk: int) -> int:
-        level, parent = 1, parent_of[pk]
-        while parent is not None:
-            level, parent = level + 1, parent_of.get(parent)
-        return level
+    def place(pk: int) -> tuple[int, int]:
+        level, node = 1, pk
+        while parent_of.get(node) is not None:
+            level, node = level + 1, parent_of[node]
+        return level, node
 
     changed = []
     for comment in rows:
-        level = depth(comment.pk)
-        if comment.depth != level:
-            comment.depth = level
+        level, root = place(comment.pk)
+        if comment.depth != level or comment.root_id != root:
+            comment.depth, comment.root_id = level, root
             changed.append(comment)
-    Comment.objects.bulk_update(changed, ["depth"])
+    Comment.objects.bulk_update(changed, ["depth", "root"], batch_size=500)
 
 
 def edit_comment(
     *, comment: Comment, moderator, text: str, author_name: str, author_url: str
 ) -> Comment:
-    """A moderator corrects a comment's text, name or website."""
+    """A moderator corrects a comment's text, name or website; the history keeps what it was."""
     if not moderator.has_perm("comments.moderate_comment"):
         raise PermissionError("Only moderators may edit comments.")
-    comment.text = text
-    comment.author_name = author_name
-    comment.author_url = author_url
-    comment.save(update_fields=["text", "author_name", "author_url", "updated_at"])
+    return _record_edit(
+        comment,
+        actor=moderator,
+        actor_kind="moderator",
+        changes={"text": text, "author_name": author_name, "author_url": author_url},
+    )
+
+
+def _record_edit(comment: Comment, *, actor, actor_kind: str, changes: dict) -> Comment:
+    before = {k: getattr(comment, k) for k, v in changes.items() if getattr(comment, k) != v}
+    if not before:
+        return comment
+    with transaction.atomic():
+        for key, value in changes.items():
+            setattr(comment, key, value)
+        comment.edited_at = timezone.now()
+        comment.save(update_fields=[*changes, "edited_at", "updated_at"])
+        CommentEvent.objects.create(
+            comment=comment,
+            actor=actor if actor is not None and actor.is_authenticated else None,
+            actor_kind=actor_kind,
+            action=CommentEvent.Action.EDITED,
+            before=before,
+            after={k: changes[k] for k in before},
+        )
+        comment.__dict__.pop("html", None)
     return comment

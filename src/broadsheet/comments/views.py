@@ -23,7 +23,8 @@ from django.views.decorators.http import require_GET, require_POST
 from broadsheet.core.html import json_for_html
 from broadsheet.core.net import client_ip, csrf_passes, is_cross_site
 
-from . import cookies, drafts, services
+from . import antispam, cookies, drafts, services
+from .conf import settings_for
 from .forms import CommentForm
 from .identity import Identity, identity_for
 from .models import DB_INT_MAX, Comment, Thread
@@ -82,6 +83,7 @@ def form_page(
             "thread_url": thread_url(thread),
             "identity": identity_for(request),
             "notice": notice,
+            "form_token": antispam.issue_form_token(thread),
         },
         status=status,
     )
@@ -93,10 +95,12 @@ def form_page(
 @require_POST
 def post_comment(request: HttpRequest) -> HttpResponse:
     identity = identity_for(request)
-    form = CommentForm(request.POST, require_identity=identity is None)
     thread = thread_from(request.POST.get("thread", ""))
     if thread is None:
         return no_thread(request)
+    # Name and email are asked of guests unless the site's discussion settings say otherwise.
+    require_identity = identity is None and settings_for(thread).require_name_email
+    form = CommentForm(request.POST, require_identity=require_identity)
     parent_id = request.POST.get("comment_parent", "")
     parent = (
         Comment.objects.visible().filter(pk=int(parent_id), thread=thread).first()
@@ -116,7 +120,7 @@ def post_comment(request: HttpRequest) -> HttpResponse:
         for field, key in (("author", "name"), ("email", "email"), ("url", "url")):
             if not data.get(field) and remembered.get(key):
                 data[field] = remembered[key]
-        form = CommentForm(data, require_identity=identity is None)
+        form = CommentForm(data, require_identity=require_identity)
         form.is_valid()
         return form_page(
             request, form=form, thread=thread, status=403, confirm=True, parent=parent
@@ -152,12 +156,22 @@ def post_comment(request: HttpRequest) -> HttpResponse:
             ip=client_ip(request),
             user_agent=request.headers.get("User-Agent", ""),
             is_moderator=bool(user and user.has_perm("comments.moderate_comment")),
+            honeypot=data["website2"],
+            form_token=data["form_token"],
+            referrer=request.headers.get("Referer", "")[:500],
+            subscribe_thread=data["subscribe_thread"],
+            subscribe_posts=data["subscribe_posts"],
         )
     except services.CommentRejected as rejection:
         form.add_error(
             rejection.field if rejection.field in form.fields else None, rejection.message
         )
-        return form_page(request, form=form, thread=thread, status=rejection.status, parent=parent)
+        response = form_page(
+            request, form=form, thread=thread, status=rejection.status, parent=parent
+        )
+        if rejection.retry_after:
+            response["Retry-After"] = str(rejection.retry_after)
+        return response
 
     comment = result.comment
     drafts.discard(request, thread.pk)
@@ -187,6 +201,7 @@ def session(request: HttpRequest) -> HttpResponse:
         "user": _identity_json(identity),
         "guest": cookies.remembered_guest(request) if identity is None else None,
         "submission_key": secrets.token_hex(16),
+        "form_token": antispam.issue_form_token(thread_from(thread_id)),
         "logout_url": reverse("account_logout") if identity else None,
         "draft": draft,
     }

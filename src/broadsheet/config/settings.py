@@ -47,7 +47,14 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 # Canonical address of the site, used in feeds, e-mail and the admin. Never taken from Host.
-BROADSHEET_BASE_URL = os.environ.get("BROADSHEET_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The site's public address, used in every link that leaves a request (mail, feeds, admin).
+# BROADSHEET_SITE_URL is the same setting under the name the mail docs use.
+BROADSHEET_BASE_URL = (
+    os.environ.get("BROADSHEET_SITE_URL")
+    or os.environ.get("BROADSHEET_BASE_URL")
+    or "http://127.0.0.1:8000"
+).rstrip("/")
+BROADSHEET_SITE_URL = BROADSHEET_BASE_URL
 WAGTAILADMIN_BASE_URL = BROADSHEET_BASE_URL
 WAGTAIL_SITE_NAME = os.environ.get("BROADSHEET_SITE_NAME", "Broadsheet")
 
@@ -81,6 +88,8 @@ INSTALLED_APPS = [
     "wagtail",
     "modelcluster",
     "taggit",
+    "django_tasks",
+    "django_tasks_db",
     "django_filters",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -249,6 +258,18 @@ BROADSHEET_PERSONAL_COOKIES = ["bs_pending"]
 COMMENTS_IDENTITY_RESOLVER = "broadsheet.identity.services.current_identity"
 COMMENTS_IDENTITY_CHOICES = "broadsheet.identity.services.choices"
 COMMENTS_MODERATION_POLICY = "broadsheet.comments.moderation.ModerationPolicy"
+# The discussion settings of a thread's site (a dotted path to ``thread -> DiscussionSettings``);
+# without one, the defaults in comments/conf.py apply (a static site).
+COMMENTS_SETTINGS_RESOLVER = "broadsheet.publishing.discussion.settings_for_thread"
+
+# --- Background tasks (django-tasks) --------------------------------------------------------------
+TASKS = {
+    # Wagtail and its search enqueue on "default": they stay in the request (search index,
+    # reference index, renditions), as before.
+    "default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"},
+    # Our mail, and only our mail, goes through the database and `broadsheet worker`.
+    "outbox": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["mail", "akismet"]},
+}
 
 # --- Identities: site accounts and sign-in with other services (django-allauth) -------------------
 AUTHENTICATION_BACKENDS = [

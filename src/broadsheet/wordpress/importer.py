@@ -879,6 +879,7 @@ class _Run:
                     )
                 )
         WordPressId.objects.bulk_create(records, batch_size=500)
+        comment_services.recompute_tree([thread.pk])  # roots: bulk_create skips save()
 
     def _parents(
         self,
@@ -973,7 +974,9 @@ class _Run:
             created_at=c.date_gmt or self.now,
             ip_address=comment_services.stored_ip(c.ip),
             user_agent=meta.get("_broadsheet_user_agent", "")[:500],
-            moderation_reasons=["imported from WordPress"]
+            moderation_reasons=[
+                {"guard": "import", "verdict": "hold", "detail": "imported from WordPress"}
+            ]
             if status != Comment.Status.APPROVED
             else [],
         )

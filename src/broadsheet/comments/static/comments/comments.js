@@ -46,6 +46,8 @@
         // A login rotates the token: always take the newest one.
         hidden("csrfmiddlewaretoken", data.csrf_token);
         if (keyField && !keyField.value) keyField.value = data.submission_key;
+        // The signed time the form was handed out (too-fast and too-old submissions).
+        if (data.form_token) hidden("form_token", data.form_token);
         if (data.guest) {
           fill("author", data.guest.name);
           fill("email", data.guest.email);
