@@ -7,6 +7,7 @@ class PublishingConfig(AppConfig):
     verbose_name = "Publishing"
 
     def ready(self) -> None:
-        from . import signals
+        from . import signals, subscription_hooks
 
         signals.connect()
+        subscription_hooks.connect()

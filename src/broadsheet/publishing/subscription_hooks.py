@@ -1,0 +1,5 @@
+"""New-post notifications (being written)."""
+
+
+def connect() -> None:
+    pass
