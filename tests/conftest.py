@@ -1,5 +1,92 @@
 import pytest
 
+# --- anti-automation: clean counters for every test, and test-friendly limits -----------------
+
+
+@pytest.fixture(autouse=True)
+def _antispam_for_tests(request, settings, monkeypatch):
+    """Every test starts with an empty (per-process) cache. Unless it asks for ``antispam_on``,
+    the anti-automation guards let a test post as fast and as often as it likes: no minimum
+    form time, no rate limits, flood or duplicate check, and posts through the Django test
+    client to the comment form carry a valid form token (as the page's script adds one). The
+    guards themselves stay strict: nothing here is read by the application."""
+    from django.core.cache import cache
+
+    if settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+        cache.clear()
+    if "antispam_on" in request.fixturenames:
+        yield
+        return
+    from collections.abc import Mapping
+    from urllib.parse import urlsplit
+
+    from django.test import Client
+    from django.urls import reverse
+
+    from broadsheet.comments import antispam
+
+    settings.COMMENTS_FORM_MIN_SECONDS = 0
+    monkeypatch.setattr(
+        antispam, "limits_for", lambda cfg: antispam.Limits(0, 0, 0, 0, 0, duplicates=False)
+    )
+    original_post = Client.post
+
+    def post(self, path, data=None, *args, **kwargs):
+        if (
+            isinstance(data, Mapping)
+            and "thread" in data
+            and "form_token" not in data
+            and urlsplit(str(path)).path == reverse("comments:post")
+        ):
+            data = {**data, "form_token": antispam.sign_form_value(str(data["thread"]))}
+        return original_post(self, path, data, *args, **kwargs)
+
+    monkeypatch.setattr(Client, "post", post)
+    yield
+
+
+@pytest.fixture
+def form_token():
+    """A signed form token for a thread (or any raw value), issued ``age`` seconds ago."""
+    import time
+
+    from django.core import signing
+
+    from broadsheet.comments.antispam import FORM_SALT
+
+    def make(thread_or_value, *, age=60):
+        class Issued(signing.TimestampSigner):
+            def timestamp(self):
+                return signing.b62_encode(int(time.time() - age))
+
+        value = getattr(thread_or_value, "pk", thread_or_value)
+        return Issued(salt=FORM_SALT).sign("" if value is None else str(value))
+
+    return make
+
+
+@pytest.fixture
+def discussion_settings(db):
+    """Save the default site's discussion settings (the admin's Settings > Discussion)."""
+
+    def save(**fields):
+        from wagtail.models import Site
+
+        from broadsheet.publishing.discussion import DiscussionSettings
+
+        site = Site.objects.get(is_default_site=True)
+        DiscussionSettings.objects.update_or_create(site=site, defaults=fields)
+
+    return save
+
+
+@pytest.fixture
+def antispam_on(settings):
+    """The anti-automation guards as in production (3 s minimum form time, the discussion
+    settings' rate limits and flood interval, duplicates refused); a test may change them."""
+    settings.COMMENTS_FORM_MIN_SECONDS = 3
+    return settings
+
 
 @pytest.fixture
 def thread_factory(db):

@@ -199,16 +199,26 @@ def test_production_settings_pass_the_deploy_check(tmp_path):
         "ALLOWED_HOSTS": "news.example.org",
         "BROADSHEET_BASE_URL": "https://news.example.org",
         "BROADSHEET_VAR_DIR": str(tmp_path),
+        "REDIS_URL": "redis://127.0.0.1:6379/0",  # not contacted by the check
         "DEBUG": "0",
     }
     for name in ("BROADSHEET_PLAIN_STATIC", "DJANGO_ALLOW_ASYNC_UNSAFE", "DJANGO_SETTINGS_MODULE"):
         env.pop(name, None)
-    result = subprocess.run(
-        [sys.executable, "-m", "broadsheet.cli", "check", "--deploy", "--fail-level", "WARNING"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+
+    def deploy_check(env):
+        return subprocess.run(
+            [sys.executable, "-m", "broadsheet.cli", "check", "--deploy"]
+            + ["--fail-level", "WARNING"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    result = deploy_check(env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
+    # Two worker processes with a per-process cache: the comment rate limits would not hold.
+    result = deploy_check({k: v for k, v in env.items() if k != "REDIS_URL"})
+    assert result.returncode != 0
+    assert "broadsheet.W001" in result.stdout + result.stderr

@@ -4,6 +4,7 @@ broadsheet demo    migrate, load the demo publication, print how to sign in, ser
 broadsheet serve   serve what is there (granian, WSGI, static files through whitenoise)
 broadsheet import-wxr FILE [--uploads DIR] [--dry-run]   move a WordPress site in
 broadsheet export-wxr [--output FILE]                     write the site as a WordPress export
+broadsheet worker  send the outbox's mail and run background tasks (the demo starts one)
 broadsheet ...     anything else is a Django management command (migrate, createsuperuser…)
 """
 
@@ -113,10 +114,21 @@ def _start_demo_identity_provider(base_url: str) -> str | None:
     return issuer
 
 
+def _start_demo_worker() -> subprocess.Popen:
+    """`broadsheet worker` beside the demo server, so notifications are sent (to the console
+    unless EMAIL_URL says otherwise). It stops with the server (Ctrl+C reaches both; it also
+    exits when its parent is gone)."""
+    return subprocess.Popen(  # noqa: S603 — our own command, fixed arguments
+        [sys.executable, "-m", "broadsheet.cli", "worker", "--exit-with-parent", "-v", "0"],
+        stdin=subprocess.DEVNULL,
+    )
+
+
 def demo(argv: list[str]) -> int:
     port = next((a.split("=", 1)[1] for a in argv if a.startswith("--port=")), None)
     port = port or os.environ.get("BROADSHEET_PORT", "8000")
     os.environ.setdefault("BROADSHEET_BASE_URL", f"http://127.0.0.1:{port}")
+    os.environ.setdefault("EMAIL_URL", "console://")  # notifications printed here
     provider = _start_demo_identity_provider(os.environ["BROADSHEET_BASE_URL"].rstrip("/"))
     _setup_django()
     from django.conf import settings
@@ -126,6 +138,7 @@ def demo(argv: list[str]) -> int:
     _manage("migrate", "--noinput", "--verbosity", "0")
     summary = load_demo(base_url=settings.BROADSHEET_BASE_URL)
     username, password = reset_demo_editor()
+    _start_demo_worker()
     print(
         f"\nDemo publication loaded ({summary}).\n"
         f"  Site:   http://127.0.0.1:{port}/\n"
@@ -136,7 +149,9 @@ def demo(argv: list[str]) -> int:
             "  any name, any password.\n"
             if provider
             else ""
-        ),
+        )
+        + "  Mail:   sent by a background worker (broadsheet worker)"
+        + (", printed here\n" if os.environ["EMAIL_URL"].startswith("console:") else "\n"),
         flush=True,
     )
     return serve(argv)

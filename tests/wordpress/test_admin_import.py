@@ -19,6 +19,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+from playwright.sync_api import Error as PlaywrightError
 from wagtail.models import Page
 
 from broadsheet.comments.models import Comment
@@ -497,14 +498,21 @@ def test_in_a_browser_the_bar_moves_and_the_report_replaces_it(
     values = set()
     deadline = time.monotonic() + WAIT_SECONDS
     while time.monotonic() < deadline and page.locator(".wxr-report").count() == 0:
-        # One read of the page: the report may replace the bar between two locator calls.
-        state = page.evaluate(
-            """() => {
-                const bar = document.querySelector('.wxr-progress progress');
-                const phase = document.querySelector('.wxr-phase');
-                return bar ? [phase ? phase.textContent : '', bar.getAttribute('value')] : null;
-            }"""
-        )
+        # One read of the page: the report may replace the bar between two locator calls, and
+        # the script may load the report page while we read.
+        try:
+            state = page.evaluate(
+                """() => {
+                    const bar = document.querySelector('.wxr-progress progress');
+                    const phase = document.querySelector('.wxr-phase');
+                    return bar ? [phase ? phase.textContent : '', bar.getAttribute('value')] : null;
+                }"""
+            )
+        except PlaywrightError as error:
+            if "context was destroyed" not in str(error):
+                raise
+            page.wait_for_load_state("load")
+            continue
         if state:
             values.add(tuple(state))
             if os.environ.get("SHOTS") and len(values) == 3:

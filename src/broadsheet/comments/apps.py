@@ -9,4 +9,4 @@ class CommentsConfig(AppConfig):
     def ready(self) -> None:
         # Receivers of comment_posted / comment_moderated (signals.py): the mail each change
         # causes, and what the spam defences learn from moderators.
-        from . import akismet, classifier, notifications, subscriptions  # noqa: F401
+        from . import akismet, antispam, classifier, notifications, subscriptions  # noqa: F401

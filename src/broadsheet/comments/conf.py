@@ -83,10 +83,32 @@ def word_list(text: str) -> list[str]:
     return [line.strip() for line in re.split(r"[\r\n]+", text or "") if line.strip()]
 
 
+_MEMO = "_discussion_settings"
+_generation = 0  # moves on whenever this process saves settings (``settings_changed``)
+
+
+def settings_changed() -> None:
+    """Called when settings are saved: what threads remembered no longer holds."""
+    global _generation
+    _generation += 1
+
+
 def settings_for(thread) -> DiscussionSettings:
+    """The settings governing ``thread``, asked of the resolver once per thread object: one
+    request reads them several times (the guards, the form, the mail), and a thread is loaded
+    afresh for each request, so a setting changed in the admin applies from the next one (and
+    within this process at once: saving settings calls ``settings_changed``)."""
+    if thread is None:
+        return DiscussionSettings()
     path = getattr(settings, "COMMENTS_SETTINGS_RESOLVER", "")
-    if path and thread is not None:
-        resolved = import_string(path)(thread)
-        if resolved is not None:
-            return resolved
-    return DiscussionSettings()
+    key = (_generation, path, getattr(thread, "page_id", None))
+    known = getattr(thread, _MEMO, None)
+    if known is not None and known[0] == key:
+        return known[1]
+    resolved = import_string(path)(thread) if path else None
+    resolved = resolved if resolved is not None else DiscussionSettings()
+    try:
+        setattr(thread, _MEMO, (key, resolved))
+    except AttributeError:  # an object that takes no attributes: asked each time
+        pass
+    return resolved

@@ -66,6 +66,7 @@ class Submission:
     referrer: str = ""
     permalink: str = ""
     has_identity: bool = False  # signed in (account or provider)
+    allow_closed: bool = False  # a moderator's reply from the queue (WordPress allows it)
     verdicts: list[Verdict] = field(default_factory=list)  # what earlier guards said
 
     @property
@@ -80,6 +81,8 @@ Guard = "Callable[[Submission], Verdict | None]"
 
 
 def comments_closed(sub: Submission) -> Verdict | None:
+    if sub.allow_closed:
+        return None
     thread, cfg = sub.comment.thread, sub.settings
     if not thread.is_open:
         return Verdict(REFUSE, "closed", "Comments are closed on this article.", status=403)

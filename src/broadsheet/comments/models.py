@@ -357,6 +357,9 @@ class SpamStats(models.Model):
     ham_docs = models.PositiveIntegerField(default=0)
     spam_tokens = models.PositiveBigIntegerField(default=0)
     ham_tokens = models.PositiveBigIntegerField(default=0)
+    # Distinct tokens seen in either (a SpamToken with spam + ham > 0), kept as learning
+    # moves a token from or to nothing, so scoring a comment never counts the whole table.
+    vocabulary = models.PositiveIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.spam_docs} spam, {self.ham_docs} approved"

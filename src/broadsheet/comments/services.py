@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -153,6 +154,7 @@ def post_comment(
     referrer: str = "",
     subscribe_thread: bool = False,
     subscribe_posts: bool = False,
+    allow_closed: bool = False,
 ) -> PostResult:
     """Store a reader's comment with the status the moderation policy's guards give it.
 
@@ -160,7 +162,8 @@ def post_comment(
     ``CommentRejected`` and nothing is stored; so do replies to missing, unpublished or foreign
     comments. The same ``submission_key`` twice returns the first comment. The comment, its
     history line and the mail it causes (``comment_posted`` receivers) are written in one
-    transaction.
+    transaction. ``allow_closed`` (moderators only: a reply from the moderation queue) lets a
+    comment onto a thread whose comments are closed.
     """
     if submission_key:
         existing = Comment.objects.filter(submission_key=submission_key).first()
@@ -203,6 +206,7 @@ def post_comment(
         referrer=referrer,
         permalink=thread.url,
         has_identity=identity is not None or comment.user is not None,
+        allow_closed=allow_closed and is_moderator,
     )
     if not author_name.strip() and not submission.has_identity:
         comment.author_name = ""  # the guard says so if a name is required
@@ -278,7 +282,10 @@ def moderate(*, comment_ids: Iterable[int], action: str, moderator, via: str = "
             raise ValueError(f"Unknown moderation action: {action}")
         status = MODERATION_ACTIONS[action]
         changed = 0
-        for comment in comments.select_for_update().select_related("thread"):
+        # Rows locked in one order (two bulk actions never wait on each other in a circle),
+        # and only the comments: not their threads, which every new comment reads.
+        rows = comments.select_for_update(of=("self",)).select_related("thread").order_by("pk")
+        for comment in rows:
             if comment.status == status:
                 continue
             old = comment.status
@@ -357,10 +364,21 @@ def edit_comment(
 
 
 def _record_edit(comment: Comment, *, actor, actor_kind: str, changes: dict) -> Comment:
+    from . import classifier
+
     before = {k: getattr(comment, k) for k, v in changes.items() if getattr(comment, k) != v}
     if not before:
         return comment
-    with transaction.atomic():
+    # What the classifier learnt from this comment follows its new words when a moderator
+    # wrote them (their decision stands for the text they corrected). An author's new words
+    # were judged by nobody: what was learnt from the old ones is taken back, and nothing is
+    # learnt from the new ones until a moderator decides again (else a spammer could edit an
+    # approved comment into spam and have it learnt as "approved").
+    words_changed = "text" in before or "author_url" in before
+    relearn = words_changed and actor_kind == "moderator"
+    with transaction.atomic(), (classifier.relearning(comment) if relearn else nullcontext()):
+        if words_changed and not relearn:
+            classifier.unlearn(comment)
         for key, value in changes.items():
             setattr(comment, key, value)
         comment.edited_at = timezone.now()
@@ -374,4 +392,307 @@ def _record_edit(comment: Comment, *, actor, actor_kind: str, changes: dict) -> 
             after={k: changes[k] for k in before},
         )
         comment.__dict__.pop("html", None)
+    return comment
+
+
+# --- Replying as the publication, blocking (the moderation queue) ----------------------------
+
+
+def publication_name() -> str:
+    return settings.WAGTAIL_SITE_NAME if hasattr(settings, "WAGTAIL_SITE_NAME") else "Editors"
+
+
+def reply_as_publication(
+    *, parent: Comment, moderator, text: str, allow_closed: bool = True
+) -> Comment:
+    """A moderator answers a comment from the queue in the publication's name (WordPress's
+    "Approve and Reply"): a held parent is approved first, then the reply is posted, approved,
+    under the moderator's account with the site's name. A parent in spam or trash must be
+    restored first. As in WordPress, a moderator may answer from the queue on an article
+    whose comments are closed (``allow_closed``). Refusals (empty text…) raise
+    ``CommentRejected``."""
+    if not moderator.has_perm("comments.moderate_comment"):
+        raise PermissionError("Only moderators may reply as the publication.")
+    if parent.status in (Comment.Status.SPAM, Comment.Status.TRASH):
+        raise CommentRejected(
+            f"This comment is in the {parent.get_status_display().lower()}: "
+            "approve it before replying to it.",
+            field="text",
+        )
+    with transaction.atomic():
+        if parent.status == Comment.Status.PENDING:
+            moderate(comment_ids=[parent.pk], action="approve", moderator=moderator, via="reply")
+            parent.refresh_from_db()
+        result = post_comment(
+            thread=parent.thread,
+            text=text,
+            author_name=publication_name(),
+            author_email="",
+            parent_id=parent.pk,
+            user=moderator,
+            is_moderator=True,
+            identity=Identity(kind=Identity.ACCOUNT, name=publication_name()),
+            allow_closed=allow_closed,
+        )
+        reply = result.comment
+        if reply.status != Comment.Status.APPROVED:
+            moderate(comment_ids=[reply.pk], action="approve", moderator=moderator, via="reply")
+            reply.refresh_from_db()
+        CommentEvent.objects.create(
+            comment=parent,
+            actor=moderator,
+            actor_kind="moderator",
+            action=CommentEvent.Action.REPLIED,
+            after={"reply": reply.pk},
+        )
+    return reply
+
+
+class BlockInvalid(ValueError):
+    """The value given for a block cannot be one (a bad address or range)."""
+
+
+def normalise_block(kind: str, value: str) -> str:
+    """The stored form of a block's value: a casefolded email, a user id, or a network in CIDR
+    form (an address alone blocks that one address). Raises ``BlockInvalid`` with a message."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    from .models import Block
+
+    value = (value or "").strip()
+    if kind == Block.Kind.EMAIL:
+        try:
+            validate_email(value)
+        except ValidationError:
+            raise BlockInvalid("Enter a valid email address.") from None
+        return value.casefold()
+    if kind == Block.Kind.USER:
+        if not (value.isascii() and value.isdigit()):
+            raise BlockInvalid("Choose an account.")
+        if not get_user_model().objects.filter(pk=int(value)).exists():
+            raise BlockInvalid("There is no such account.")
+        return str(int(value))
+    if kind == Block.Kind.IP:
+        try:
+            network = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise BlockInvalid(
+                "Enter an IP address (192.0.2.7) or a range in CIDR form (192.0.2.0/24, "
+                "2001:db8::/64)."
+            ) from None
+        minimum = 8 if network.version == 4 else 16
+        if network.prefixlen < minimum:
+            raise BlockInvalid(f"That range is too wide: use a prefix of /{minimum} or longer.")
+        return str(network)
+    raise BlockInvalid("Choose what to block: email, account or IP.")
+
+
+def block_commenter(*, kind: str, value: str, moderator, note: str = ""):
+    """Block a commenter by email, account or IP address/range: their new comments go to the
+    trash with the reason "blocked". Blocking the same thing twice keeps one row."""
+    from .models import Block
+
+    if not moderator.has_perm("comments.moderate_comment"):
+        raise PermissionError("Only moderators may block commenters.")
+    stored = normalise_block(kind, value)
+    block, _ = Block.objects.get_or_create(
+        kind=kind,
+        value=stored,
+        defaults={"note": note[:200], "created_by": moderator},
+    )
+    return block
+
+
+def unblock(*, block_id: int, moderator) -> bool:
+    from .models import Block
+
+    if not moderator.has_perm("comments.moderate_comment"):
+        raise PermissionError("Only moderators may unblock commenters.")
+    deleted, _ = Block.objects.filter(pk=block_id).delete()
+    return bool(deleted)
+
+
+# --- A commenter's own comment, within the edit window ---------------------------------------
+
+
+class OwnCommentDenied(Exception):
+    """Not this reader's comment (``reason="owner"``), or the window has closed
+    (``reason="window"``), or it is gone (``reason="gone"``)."""
+
+    def __init__(self, message: str, *, reason: str):
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+
+
+def is_own_comment(comment: Comment, *, browser_key: str = "", user=None) -> bool:
+    """A comment posted from an account: that account, signed in (not whoever else uses the
+    browser it was posted from). A guest's comment: the browser that posted it (the signed
+    commenter cookie)."""
+    if comment.user_id:
+        signed_in = user is not None and user.is_authenticated
+        return bool(signed_in and comment.user_id == user.pk)
+    return bool(
+        browser_key and comment.browser_key and secrets_equal(comment.browser_key, browser_key)
+    )
+
+
+def secrets_equal(a: str, b: str) -> bool:
+    import hmac
+
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def own_edit_until(comment: Comment):
+    """Until when its author may still edit or delete it."""
+    from datetime import timedelta
+
+    minutes = settings_for(comment.thread).edit_window_minutes
+    return comment.created_at + timedelta(minutes=max(minutes, 0))
+
+
+OWN_EDITABLE = (Comment.Status.APPROVED, Comment.Status.PENDING)
+
+
+def editable_own_comments(*, thread: Thread, browser_key: str = "", user=None) -> dict[int, str]:
+    """This browser's / account's comments on the thread that it may still edit: id → until
+    (ISO 8601). Only what the session endpoint tells the page's script; never rendered into
+    the shared page."""
+    from datetime import timedelta
+
+    from django.db.models import Q
+
+    minutes = settings_for(thread).edit_window_minutes
+    if minutes <= 0:
+        return {}
+    now = timezone.now()
+    who = Q()
+    if browser_key:  # a guest's comments only (the same rule as ``is_own_comment``)
+        who |= Q(browser_key=browser_key, user__isnull=True)
+    if user is not None and user.is_authenticated:
+        who |= Q(user_id=user.pk)
+    if not who:
+        return {}
+    rows = Comment.objects.filter(
+        who,
+        thread=thread,
+        status__in=OWN_EDITABLE,
+        created_at__gt=now - timedelta(minutes=minutes),
+    ).values_list("pk", "created_at")
+    return {pk: (at + timedelta(minutes=minutes)).isoformat() for pk, at in rows}
+
+
+def check_own_comment(comment: Comment, *, browser_key: str = "", user=None) -> None:
+    if not is_own_comment(comment, browser_key=browser_key, user=user):
+        raise OwnCommentDenied(
+            "You can only change your own comments, from the browser or account you posted "
+            "them with.",
+            reason="owner",
+        )
+    if comment.status not in OWN_EDITABLE:
+        raise OwnCommentDenied("This comment has been removed.", reason="gone")
+    if timezone.now() >= own_edit_until(comment):
+        minutes = settings_for(comment.thread).edit_window_minutes
+        raise OwnCommentDenied(
+            f"Comments can be changed for {minutes} minutes after they are posted; "
+            "that time is over for this one.",
+            reason="window",
+        )
+
+
+# Guards an edit by its author runs again: what the new text says (links, words). An approved
+# comment whose new text would have been held goes back to the queue; a disallowed word sends
+# it to the trash, as it would a new comment.
+EDIT_GUARDS = ("disallowed_words", "too_many_links", "moderation_words")
+
+
+def edit_own_comment(*, comment: Comment, text: str, browser_key: str = "", user=None) -> Comment:
+    """The author changes their comment's text within the edit window. Ownership and the
+    window are checked again here (the form may have sat open); the history keeps the old
+    text. The content guards run on the new text, so an approved comment cannot be turned into
+    spam afterwards."""
+    from . import guards as g
+
+    with transaction.atomic():
+        comment = Comment.objects.select_for_update().select_related("thread").get(pk=comment.pk)
+        check_own_comment(comment, browser_key=browser_key, user=user)
+        is_moderator = bool(
+            user is not None
+            and user.is_authenticated
+            and user.has_perm("comments.moderate_comment")
+        )
+        verdicts = []
+        if not is_moderator:
+            probe = Comment(
+                thread=comment.thread,
+                text=text,
+                author_name=comment.author_name,
+                author_email=comment.author_email,
+                author_url=comment.author_url,
+                user_agent=comment.user_agent,
+            )
+            sub = Submission(
+                comment=probe, settings=settings_for(comment.thread), ip=comment.ip_address
+            )
+            for name in EDIT_GUARDS:
+                verdict = getattr(g, name)(sub)
+                if verdict is not None:
+                    verdicts.append(verdict)
+        if comment.text == text:
+            return comment
+        _record_edit(comment, actor=user, actor_kind="author", changes={"text": text})
+        if verdicts:
+            strongest = max(verdicts, key=lambda v: g.STRENGTH[v.action])
+            status = g.STATUS_FOR[strongest.action]
+            if g.STRENGTH[strongest.action] > _strength_of(comment.status):
+                old = comment.status
+                comment.status = status
+                comment.moderation_reasons = [v.as_reason() for v in verdicts]
+                comment.save(update_fields=["status", "moderation_reasons", "updated_at"])
+                CommentEvent.objects.create(
+                    comment=comment,
+                    actor=None,
+                    actor_kind="system",
+                    action=_ACTION_FOR_STATUS[status],
+                    before={"status": old},
+                    after={"status": status, "via": "edit by its author"},
+                    reasons=comment.moderation_reasons,
+                )
+                # As for any change of status: moderators hear of a comment back in the queue,
+                # the classifier forgets it. No moderator made this change.
+                signals.comment_moderated.send(
+                    Comment, comment=comment, old_status=old, new_status=status, moderator=None
+                )
+    return comment
+
+
+_ACTION_FOR_STATUS = {
+    Comment.Status.PENDING: "unapprove",
+    Comment.Status.SPAM: "spam",
+    Comment.Status.TRASH: "trash",
+}
+
+
+def _strength_of(status: str) -> int:
+    return {Comment.Status.APPROVED: 0, Comment.Status.PENDING: 1}.get(status, 3)
+
+
+def delete_own_comment(*, comment: Comment, browser_key: str = "", user=None) -> Comment:
+    """The author takes their comment down within the edit window: it goes to the trash (a
+    moderator can still see it), with a history line; replies to it stay where they are."""
+    with transaction.atomic():
+        comment = Comment.objects.select_for_update().select_related("thread").get(pk=comment.pk)
+        check_own_comment(comment, browser_key=browser_key, user=user)
+        old = comment.status
+        comment.status = Comment.Status.TRASH
+        comment.save(update_fields=["status", "updated_at"])
+        CommentEvent.objects.create(
+            comment=comment,
+            actor=user if user is not None and user.is_authenticated else None,
+            actor_kind="author",
+            action=CommentEvent.Action.DELETED,
+            before={"status": old},
+            after={"status": comment.status},
+        )
     return comment

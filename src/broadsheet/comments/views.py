@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 from broadsheet.core.html import json_for_html
 from broadsheet.core.net import client_ip, csrf_passes, is_cross_site
 
-from . import antispam, cookies, drafts, services
+from . import antispam, cookies, drafts, selectors, services
 from .conf import settings_for
 from .forms import CommentForm
 from .identity import Identity, identity_for
@@ -175,7 +175,13 @@ def post_comment(request: HttpRequest) -> HttpResponse:
 
     comment = result.comment
     drafts.discard(request, thread.pk)
-    response = HttpResponseRedirect(thread_url(thread, comment.anchor), status=303)
+    # The comments page that shows it (with pages of comments, not always the article's own).
+    target = (
+        selectors.comment_url(comment)
+        if url_has_allowed_host_and_scheme(thread.url, None)
+        else thread_url(thread, comment.anchor)
+    )
+    response = HttpResponseRedirect(target, status=303)
     cookies.set_commenter(response, token)
     if user is None:  # what this reader typed, never what a stored row says
         cookies.remember_guest(response, name=data["author"], email=data["email"], url=data["url"])
@@ -196,14 +202,32 @@ def session(request: HttpRequest) -> HttpResponse:
         if thread_id.isascii() and thread_id.isdigit() and len(thread_id) < 19
         else None
     )
+    thread = thread_from(thread_id)
     data = {
         "csrf_token": get_token(request),
         "user": _identity_json(identity),
         "guest": cookies.remembered_guest(request) if identity is None else None,
         "submission_key": secrets.token_hex(16),
-        "form_token": antispam.issue_form_token(thread_from(thread_id)),
+        "form_token": antispam.issue_form_token(thread),
         "logout_url": reverse("account_logout") if identity else None,
         "draft": draft,
+        # This reader's comments they may still edit or delete (ids and until when): the page
+        # is the same for everyone, so its script adds the links.
+        "own": [
+            {
+                "id": pk,
+                "until": until,
+                "edit_url": reverse("comments:own_edit", args=[pk]),
+                "delete_url": reverse("comments:own_delete", args=[pk]),
+            }
+            for pk, until in (
+                services.editable_own_comments(
+                    thread=thread, browser_key=cookies.browser_key(request), user=request.user
+                ).items()
+                if thread is not None
+                else []
+            )
+        ],
     }
     response = HttpResponse(json_for_html(data), content_type="application/json")
     add_never_cache_headers(response)
@@ -233,7 +257,7 @@ def respond(request: HttpRequest, thread_id: int) -> HttpResponse:
     draft = {**(drafts.get(request, thread.pk) or {}), "comment_parent": "0"}
     form = CommentForm(
         initial={**draft, "submission_key": secrets.token_hex(16)},
-        require_identity=identity_for(request) is None,
+        require_identity=identity_for(request) is None and settings_for(thread).require_name_email,
     )
     form.data = {**draft, "submission_key": secrets.token_hex(16)}
     notice = {
@@ -246,7 +270,13 @@ def respond(request: HttpRequest, thread_id: int) -> HttpResponse:
 
 @require_GET
 def permalink(request: HttpRequest, pk: int) -> HttpResponseRedirect:
+    """To the comment on the page of comments that shows it (the page of its top-level
+    comment, when the comments are broken into pages)."""
+    from .selectors import comment_url
+
     comment = get_object_or_404(Comment.objects.visible().select_related("thread"), pk=pk)
     if not comment.thread.url:
         raise Http404
-    return HttpResponseRedirect(thread_url(comment.thread, comment.anchor))
+    if not url_has_allowed_host_and_scheme(comment.thread.url, None):
+        return HttpResponseRedirect(thread_url(comment.thread, comment.anchor))
+    return HttpResponseRedirect(comment_url(comment))

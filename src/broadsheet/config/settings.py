@@ -234,7 +234,25 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")  # STARTTLS, usually port 587
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL")  # TLS from the start, usually port 465
 EMAIL_TIMEOUT = 10
+# EMAIL_URL (smtp://, smtp+tls://, smtp+ssl://, console://) replaces the variables above.
+if os.environ.get("EMAIL_URL"):
+    from .email_url import parse_email_url
+
+    globals().update(parse_email_url(os.environ["EMAIL_URL"]))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Broadsheet <noreply@localhost>")
+# The outbox worker (`broadsheet worker`): how long a message being sent is reserved for one
+# worker, and how often the sweeper looks for due or abandoned messages (seconds).
+COMMENTS_OUTBOX_LEASE_SECONDS = int(os.environ.get("COMMENTS_OUTBOX_LEASE_SECONDS", 120))
+COMMENTS_OUTBOX_SWEEP_SECONDS = float(os.environ.get("COMMENTS_OUTBOX_SWEEP_SECONDS", 30))
+COMMENTS_OUTBOX_MAX_ATTEMPTS = 20
+# The first retry after a failed send (seconds); each next one waits twice as long, up to 1 h.
+COMMENTS_OUTBOX_RETRY_SECONDS = float(os.environ.get("COMMENTS_OUTBOX_RETRY_SECONDS", 30))
+# Signed moderation links in notification mail stay valid this long (seconds; 7 days).
+COMMENTS_MODERATION_LINK_MAX_AGE = int(
+    os.environ.get("COMMENTS_MODERATION_LINK_MAX_AGE", 7 * 24 * 3600)
+)
+# The addresses of an article's authors (a dotted path to ``thread -> list[str]``).
+COMMENTS_THREAD_AUTHORS = "broadsheet.publishing.discussion.author_emails_for_thread"
 
 # --- Wagtail -------------------------------------------------------------------------------------
 WAGTAILSEARCH_BACKENDS = {"default": {"BACKEND": "wagtail.search.backends.database"}}
@@ -258,6 +276,13 @@ BROADSHEET_PERSONAL_COOKIES = ["bs_pending"]
 COMMENTS_IDENTITY_RESOLVER = "broadsheet.identity.services.current_identity"
 COMMENTS_IDENTITY_CHOICES = "broadsheet.identity.services.choices"
 COMMENTS_MODERATION_POLICY = "broadsheet.comments.moderation.ModerationPolicy"
+# A comment form sent sooner than this after it was handed out is a robot's; older than the
+# max age, it is sent again (seconds).
+COMMENTS_FORM_MIN_SECONDS = int(os.environ.get("COMMENTS_FORM_MIN_SECONDS", 3))
+COMMENTS_FORM_MAX_AGE = 2 * 24 * 3600
+# Akismet: off unless a key is set (it sends each commenter's IP, name, email, website, user
+# agent and text to Automattic). The local classifier sends nothing anywhere.
+AKISMET_API_KEY = os.environ.get("AKISMET_API_KEY", "")
 # The discussion settings of a thread's site (a dotted path to ``thread -> DiscussionSettings``);
 # without one, the defaults in comments/conf.py apply (a static site).
 COMMENTS_SETTINGS_RESOLVER = "broadsheet.publishing.discussion.settings_for_thread"

@@ -26,7 +26,13 @@ from django.core.paginator import Page as PaginatorPage
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Prefetch, Q, prefetch_related_objects
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponsePermanentRedirect,
+    HttpResponseRedirect,
+)
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dates import MONTHS
@@ -36,6 +42,7 @@ from django.utils.translation import get_language_info, to_locale
 from modelcluster.contrib.taggit import ClusterTaggableManager
 from modelcluster.fields import ParentalKey, ParentalManyToManyField
 from taggit.models import Tag, TaggedItemBase
+from wagtail.admin.forms import WagtailAdminPageForm
 from wagtail.admin.panels import (
     FieldPanel,
     FieldRowPanel,
@@ -55,6 +62,7 @@ from wagtail.search import index
 from wagtail.snippets.models import register_snippet
 from wagtail.url_routing import RouteResult
 
+from broadsheet.comments.conf import FIRST
 from broadsheet.core import html as html_policy
 
 from . import structured_data
@@ -154,8 +162,23 @@ class Person(index.Indexed, models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True, allow_unicode=True)
     bio = models.TextField(blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="bylines",
+        verbose_name="account",
+        help_text="The account of this person, if they have one: its email address gets the "
+        "comments on their articles (Settings > Discussion).",
+    )
 
-    panels = [FieldPanel("name"), FieldPanel("slug", widget=SlugInput), FieldPanel("bio")]
+    panels = [
+        FieldPanel("name"),
+        FieldPanel("slug", widget=SlugInput),
+        FieldPanel("bio"),
+        FieldPanel("user"),
+    ]
     search_fields = [index.SearchField("name"), index.AutocompleteField("name")]
 
     class Meta:
@@ -300,16 +323,20 @@ class HomePage(RoutablePageMixin, Page):
         if article is None:
             raise Http404("No such article.")
         article._cached_parent_obj = self  # as Page.route does: saves get_parent() a query
-        if article.date_path() != "/".join(components) + "/":
+        if article.date_path() != "/".join(components[:4]) + "/":
             if not article.live:
                 raise Http404("No such article.")
-            return RouteResult(self, args=(self.redirect_to_article, [article], {}))
+            # A comment page keeps its number at the right address.
+            extra = {"suffix": f"{components[4]}/"} if len(components) == 5 else {}
+            return RouteResult(self, args=(self.redirect_to_article, [article], extra))
         # The article itself decides whether it may be served (live), and Wagtail's serve view
         # then applies its privacy restrictions, as for any page.
-        return article.route(request, [])
+        return article.route(request, components[4:])
 
-    def redirect_to_article(self, request: HttpRequest, article: ArticlePage) -> HttpResponse:
-        return HttpResponsePermanentRedirect(article.get_url(request))
+    def redirect_to_article(
+        self, request: HttpRequest, article: ArticlePage, suffix: str = ""
+    ) -> HttpResponse:
+        return HttpResponsePermanentRedirect(article.get_url(request) + suffix)
 
     # Listings --------------------------------------------------------------------------------
 
@@ -406,7 +433,16 @@ class HomePage(RoutablePageMixin, Page):
         return self.redirect_to_article(request, article)
 
 
+def parse_comment_page(component: str) -> int | None:
+    from broadsheet.comments.selectors import parse_comment_page
+
+    return parse_comment_page(component)
+
+
 def _is_article_path(components: list[str]) -> bool:
+    """/YYYY/MM/DD/<slug>/, optionally followed by one comment page (``comment-page-N``)."""
+    if len(components) == 5 and parse_comment_page(components[4]) is not None:
+        components = components[:4]
     return (
         len(components) == 4
         and len(components[0]) == 4
@@ -416,9 +452,75 @@ def _is_article_path(components: list[str]) -> bool:
     )
 
 
+class DiscussionPageForm(WagtailAdminPageForm):
+    """The editor's form of a commentable page: a new page starts with comments allowed or
+    not as the site's "Allow people to submit comments on new articles" says."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None and "allow_comments" in self.fields:
+            from .discussion import settings_for_site, site_id_for_page
+
+            parent = getattr(self, "parent_page", None)
+            cfg = settings_for_site(site_id_for_page(parent.pk if parent else None))
+            default = self.fields["allow_comments"].initial
+            if default is None:
+                default = self.instance.allow_comments
+            self.initial["allow_comments"] = bool(default) and cfg.comments_open_by_default
+
+
 class DiscussionMixin:
     """A page readers may comment on (articles and standard pages). The comments engine knows
-    the page only by its address and id."""
+    the page only by its address and id.
+
+    Its comments may be broken into pages (Settings > Discussion): the default page is served
+    at the page's own address, the others at ``<address>comment-page-N/``; the default page's
+    own ``comment-page-N/`` redirects to the address (one page, one address), and a page past
+    the last is a 404.
+    """
+
+    base_form_class = DiscussionPageForm
+
+    def _route_comment_page(
+        self, request: HttpRequest, path_components: list[str]
+    ) -> RouteResult | None:
+        if len(path_components) == 1:
+            number = parse_comment_page(path_components[0])
+            if number is not None:
+                Page.route(self, request, [])  # the same checks as the page itself (live)
+                return RouteResult(self, kwargs={"comment_page": number})
+        return None
+
+    def serve(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        number = kwargs.pop("comment_page", None)
+        discussion = self.discussion(request, page=number)
+        if number is not None:
+            if discussion is None or discussion.out_of_range:
+                raise Http404("No such page of comments.")
+            if discussion.pages is None or discussion.pages.is_default:
+                # Permanent only where it stays true: page 1 when page 1 is the default. With
+                # the last page as the default, today's last page is a page of its own once
+                # more comments come (and with no pages, once pages are turned on), and a
+                # browser keeps a 301 for ever.
+                permanent = (
+                    discussion.pages is not None and discussion.settings.default_page == FIRST
+                )
+                moved = HttpResponsePermanentRedirect if permanent else HttpResponseRedirect
+                return moved(self.get_url(request))
+        self._served_discussion = discussion
+        return super().serve(request, *args, **kwargs)
+
+    def discussion_context(self, request: HttpRequest, context: dict[str, Any]) -> None:
+        """The discussion, and a comment page's own canonical address (not the article's)."""
+        discussion = getattr(self, "_served_discussion", None)
+        if discussion is None:
+            discussion = self.discussion(request)
+        context["discussion"] = discussion
+        pages = discussion.pages if discussion is not None else None
+        if pages is not None and not pages.is_default and context.get("canonical_url"):
+            context["canonical_url"] = (
+                context["canonical_url"] + pages.url(pages.number)[len(pages.base_url) :]
+            )
 
     def accepts_comments(self) -> bool:
         """Rule: readers may comment only on a live, public page that allows comments.
@@ -427,7 +529,7 @@ class DiscussionMixin:
             return False
         return not self.get_view_restrictions().exists()
 
-    def discussion(self, request: HttpRequest):
+    def discussion(self, request: HttpRequest, *, page: int | None = None):
         from broadsheet.comments.selectors import discussion_for
 
         if self.pk is None:
@@ -442,6 +544,7 @@ class DiscussionMixin:
             reply_to=request.GET.get("replytocom"),
             request=request,
             create=not getattr(request, "is_preview", False),
+            page=page,
         )
 
 
@@ -574,9 +677,13 @@ class ArticlePage(DiscussionMixin, Page):
 
     def route(self, request: HttpRequest, path_components: list[str]) -> RouteResult:
         """Not served once past its expiry time (the same rule as ``published()``), even before
-        Wagtail's scheduler has unpublished it."""
-        if not path_components and self.is_expired:
+        Wagtail's scheduler has unpublished it. ``comment-page-N/`` serves a page of its
+        comments."""
+        if self.is_expired and len(path_components) <= 1:
             raise Http404("This article has expired.")
+        found = self._route_comment_page(request, path_components)
+        if found is not None:
+            return found
         return super().route(request, path_components)
 
     def date_path(self) -> str:
@@ -677,7 +784,7 @@ class ArticlePage(DiscussionMixin, Page):
         context["translations"] = self.published_translations
         context["canonical_url"] = self.get_full_url(request)
         context["article_jsonld"] = self.json_ld(request, home=home)
-        context["discussion"] = self.discussion(request)
+        self.discussion_context(request, context)
         return context
 
 
@@ -709,5 +816,17 @@ class StandardPage(DiscussionMixin, Page):
         context = super().get_context(request, *args, **kwargs)
         home = HomePage.objects.ancestor_of(self).first() if self.path else None
         context.update(chrome_context(request, home=home))
-        context["discussion"] = self.discussion(request)
+        self.discussion_context(request, context)
         return context
+
+    def route(self, request: HttpRequest, path_components: list[str]) -> RouteResult:
+        # A child page's slug wins over a comment page of the same name.
+        found = self._route_comment_page(request, path_components)
+        if found is not None and not self.get_children().filter(slug=path_components[0]).exists():
+            return found
+        return super().route(request, path_components)
+
+
+# The site settings model lives with the rest of the discussion code; importing it here
+# registers it with this app.
+from .discussion import DiscussionSettings  # noqa: E402, F401

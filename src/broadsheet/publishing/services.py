@@ -95,13 +95,16 @@ def sync_thread(page: Page) -> None:
     """The page's discussion thread follows its address, title and open/closed state."""
     if not hasattr(page, "accepts_comments"):
         return
+    from .signals import record_published_at
+
     parts = page.get_url_parts()
-    comment_services.sync_thread(
+    thread = comment_services.sync_thread(
         url=(parts[2] if parts and parts[2] else None) or page.url_path,
         page_id=page.pk,
         title=page.title,
         is_open=page.accepts_comments(),
     )
+    record_published_at(thread, page)
 
 
 def restrict_to_staff(page: Page) -> PageViewRestriction:

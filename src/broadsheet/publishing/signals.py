@@ -18,12 +18,28 @@ def sync_discussion(sender: type, instance: Any, **kwargs: Any) -> None:
     # The site-relative address, as ``ArticlePage.get_context`` gives it to the discussion when a
     # reader is on the article's own site.
     parts = page.get_url_parts()
-    services.sync_thread(
+    thread = services.sync_thread(
         url=(parts[2] if parts and parts[2] else None) or page.url_path,
         page_id=page.pk,
         title=page.title,
         is_open=page.accepts_comments(),
     )
+    record_published_at(thread, page)
+
+
+def published_at(page: Any):
+    """When the page counts as published for "close comments on articles older than N days":
+    an article's publication date (WordPress's post date, which editors may set and imports
+    carry), else the time Wagtail first published the page."""
+    return getattr(page, "date", None) or page.first_published_at
+
+
+def record_published_at(thread: Any, page: Any) -> None:
+    """Keep ``Thread.published_at`` in step with the page (one UPDATE, only on a change)."""
+    value = published_at(page)
+    if value is not None and thread.published_at != value:
+        type(thread).objects.filter(pk=thread.pk).update(published_at=value)
+        thread.published_at = value
 
 
 def sync_restricted(sender: type, instance: Any, **kwargs: Any) -> None:

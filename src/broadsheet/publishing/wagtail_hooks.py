@@ -13,6 +13,11 @@ def comment_moderation_urls():
         path("", comment_moderation.queue, name="queue"),
         path("bulk/", comment_moderation.bulk, name="bulk"),
         path("<int:pk>/edit/", comment_moderation.edit, name="edit"),
+        path("<int:pk>/reply/", comment_moderation.reply, name="reply"),
+        path("blocks/", comment_moderation.blocks, name="blocks"),
+        path("blocks/<int:pk>/unblock/", comment_moderation.unblock, name="unblock"),
+        path("mail/", comment_moderation.mail, name="mail"),
+        path("personal-data/", comment_moderation.personal_data, name="personal_data"),
     ]
     return [path("comments/", include((urls, "comment_moderation")))]
 

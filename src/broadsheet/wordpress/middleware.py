@@ -5,6 +5,9 @@ looked up before the page is served. The rows are ordinary Wagtail redirects, st
 the single-parameter path (``/?p=123``), which editors can see and change under Redirects.
 Other parameters (``utm_source``…) do not prevent the match. Two need no rows: ``/?m=201711``
 (a date archive) and ``/?s=words`` (a search).
+
+A WordPress comment page with plain permalinks, ``<article>?cpage=2``, moves to its path form,
+``<article>comment-page-2/`` (the address the article serves it at, the same for every reader).
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from __future__ import annotations
 import re
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import redirect
+from django.utils.http import url_has_allowed_host_and_scheme
 from wagtail.contrib.redirects.middleware import get_redirect
 from wagtail.contrib.redirects.models import Redirect
 
@@ -26,6 +30,10 @@ class LegacyQueryRedirectMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "cpage" in request.GET and request.method in ("GET", "HEAD"):
+            moved = _comment_page_redirect(request)
+            if moved is not None:
+                return moved
         if request.path == "/" and request.GET and request.method in ("GET", "HEAD"):
             for key in LEGACY_KEYS:
                 value = request.GET.get(key)
@@ -50,3 +58,28 @@ def _readers_may_see(found: Redirect) -> bool:
     if page is None:
         return True
     return page.live and not page.get_view_restrictions().exists()
+
+
+CPAGE = re.compile(r"[1-9][0-9]{0,8}")
+
+
+def _comment_page_redirect(request: HttpRequest) -> HttpResponse | None:
+    """``/2017/11/20/slug/?cpage=2`` → ``/2017/11/20/slug/comment-page-2/`` (other parameters
+    kept). Only for an address ending in ``/`` that is not a comment page already."""
+    number = request.GET.get("cpage", "")
+    path = request.path
+    if not CPAGE.fullmatch(number) or path == "/" or not path.endswith("/"):
+        return None
+    if path[1:2] in ("/", "\\") or not url_has_allowed_host_and_scheme(path, allowed_hosts=None):
+        # ``//evil.example/`` would leave as ``Location: //evil.example/comment-page-2/``, an
+        # address on another site (browsers read a backslash or a tab there the same way); such a
+        # path is never one of ours.
+        return None
+    if path.rstrip("/").rpartition("/")[2].startswith("comment-page-"):
+        return None
+    query = request.GET.copy()
+    del query["cpage"]
+    target = f"{path}comment-page-{number}/"
+    if query:
+        target += "?" + query.urlencode()
+    return HttpResponsePermanentRedirect(target)

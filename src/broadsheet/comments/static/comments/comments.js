@@ -61,10 +61,49 @@
         }
         logoutUrl = data.logout_url;
         showIdentity(data.user);
+        showOwn(data.own || []);
         form.setAttribute("data-ready", "1");
         if (then) then(data);
       })
       .catch(function () { /* the server asks the reader to confirm instead */ });
+  }
+
+  // Edit / Delete on this reader's own comments, for as long as the site allows. The shared
+  // page never carries them; the session endpoint says which comments are this reader's.
+  function showOwn(items) {
+    Array.prototype.forEach.call(document.querySelectorAll(".comment-own-actions"), function (el) {
+      el.parentNode.removeChild(el);
+    });
+    items.forEach(function (item) {
+      var body = document.getElementById("div-comment-" + item.id);
+      if (!body) return;
+      var until = new Date(item.until);
+      var box = document.createElement("div");
+      box.className = "comment-own-actions";
+      function link(href, text) {
+        var a = document.createElement("a");
+        a.href = href;
+        a.textContent = text;
+        a.className = "comment-own-" + text.toLowerCase();
+        a.rel = "nofollow";
+        return a;
+      }
+      box.appendChild(link(item.edit_url, "Edit"));
+      box.appendChild(document.createTextNode(" · "));
+      box.appendChild(link(item.delete_url, "Delete"));
+      var note = document.createElement("small");
+      note.className = "comment-own-until";
+      var time = isNaN(until) ? "" : until.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
+      note.textContent = time ? " (you can change it until " + time + ")" : "";
+      box.appendChild(note);
+      var content = body.querySelector(".comment-content");
+      if (content && content.nextSibling) body.insertBefore(box, content.nextSibling);
+      else body.appendChild(box);
+      var left = until - new Date();
+      if (left > 0 && left < 2147483647) {
+        setTimeout(function () { if (box.parentNode) box.parentNode.removeChild(box); }, left);
+      }
+    });
   }
 
   // "You are commenting using your X account. (Log Out / Change)". Built with textContent
