@@ -31,14 +31,26 @@ def test_same_text_twice_is_refused_with_409_and_stored_once(
     assert Comment.objects.filter(thread=thread).count() == 1
 
 
-def test_same_text_from_someone_else_later_is_still_a_duplicate(
+def test_same_text_said_before_by_the_same_email_is_a_duplicate(
     client, antispam_on, thread_factory, comment_data, form_token, comment_factory
 ):
     thread = thread_factory()
-    comment_factory(thread, text="Ｓolidarity from Lisbon.", email="other@example.net")
+    comment_factory(thread, text="Ｓolidarity from Lisbon.", name="Ana", email="ANA@example.org")
     response = send(client, thread, comment_data, form_token, comment="solidarity from lisbon.")
     assert response.status_code == 409
     assert Comment.objects.filter(thread=thread).count() == 1
+
+
+def test_another_reader_may_say_the_same_words(
+    client, antispam_on, thread_factory, comment_data, form_token, comment_factory
+):
+    """WordPress refuses the same words only from the same commenter: a second "Thank you!"
+    from someone else is not a duplicate."""
+    thread = thread_factory()
+    comment_factory(thread, text="Solidarity from Lisbon.", name="Rosa", email="rosa@example.net")
+    response = send(client, thread, comment_data, form_token, comment="Solidarity from Lisbon.")
+    assert response.status_code == 303
+    assert Comment.objects.filter(thread=thread).count() == 2
 
 
 def test_text_in_the_trash_or_on_another_article_is_no_duplicate(
@@ -92,7 +104,7 @@ def test_a_refused_duplicate_does_not_count_as_a_flood(
     client, antispam_on, thread_factory, comment_data, form_token, comment_factory
 ):
     thread = thread_factory()
-    comment_factory(thread, text="Already said.", email="other@example.net")
+    comment_factory(thread, text="Already said.", email="ana@example.org")  # last week, say
     refused = send(client, thread, comment_data, form_token, comment="Already said.")
     assert refused.status_code == 409
     # The reader changes their text and sends it at once: it is not a flood (nothing stored).

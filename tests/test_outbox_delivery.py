@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import smtplib
 import subprocess
 import sys
 import time
@@ -325,3 +326,22 @@ def test_a_missing_author_resolver_means_no_author_mail_and_the_comment_is_poste
     post_comments(client, thread_factory(), comment_data, 1)
     assert Comment.objects.get().status == Comment.Status.APPROVED
     assert by_kind() == []
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (smtplib.SMTPAuthenticationError(535, b"bad credentials"), True),
+        (smtplib.SMTPSenderRefused(550, b"relay not permitted", "noreply@localhost"), True),
+        (smtplib.SMTPConnectError(554, b"no service"), True),
+        (smtplib.SMTPDataError(451, b"try later"), True),
+        (smtplib.SMTPDataError(550, b"message refused"), False),
+        (smtplib.SMTPRecipientsRefused({"a@example.org": (550, b"no such user")}), False),
+        (smtplib.SMTPRecipientsRefused({"a@example.org": (450, b"greylisted")}), True),
+        (ConnectionRefusedError(), True),
+    ],
+)
+def test_a_server_refusing_us_is_retried_a_refused_message_is_not(error, retried):
+    """A wrong password or relay setting fails every message alike: they wait for the settings
+    to be mended instead of all failing for good on their first try."""
+    assert outbox._classify(error) is retried

@@ -125,7 +125,12 @@ def _start_demo_worker() -> subprocess.Popen:
 
 
 def demo(argv: list[str]) -> int:
-    port = next((a.split("=", 1)[1] for a in argv if a.startswith("--port=")), None)
+    port = None
+    for i, arg in enumerate(argv):  # --port=N or --port N, as `serve` takes it
+        if arg.startswith("--port="):
+            port = arg.split("=", 1)[1]
+        elif arg == "--port" and i + 1 < len(argv):
+            port = argv[i + 1]
     port = port or os.environ.get("BROADSHEET_PORT", "8000")
     os.environ.setdefault("BROADSHEET_BASE_URL", f"http://127.0.0.1:{port}")
     os.environ.setdefault("EMAIL_URL", "console://")  # notifications printed here

@@ -24,6 +24,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
+from django.db.models import Q
 from django.dispatch import receiver
 
 from broadsheet.core import ratelimit
@@ -109,6 +110,30 @@ def issue_form_token(thread) -> str:
     out: by the session endpoint (for the cached article page, through comments.js) and by every
     form page (never cached)."""
     return sign_form_value(str(thread.pk) if thread is not None else "")
+
+
+def form_token_for(thread, submitted: str = "", *, typed: bool = False) -> str:
+    """The token a form page sent back to the reader carries: the one they sent, if it is
+    still good for this thread (the time they already spent counts, so a "too quick" reader
+    is not made to wait all over again), else a new one. ``typed``: the reader has already
+    written the comment (the confirmation page of a reader without JavaScript, whose cached
+    page had no token), so the new token counts as handed out the minimum time ago. A robot
+    gains nothing: it can fetch a token from the session endpoint and wait just as well."""
+    try:
+        value, issued = read_form_token(submitted or "")
+    except (signing.BadSignature, ValueError):
+        pass
+    else:
+        if value == str(thread.pk) and time.time() - issued <= _max_age():
+            return submitted
+    if not typed:
+        return issue_form_token(thread)
+
+    class Earlier(signing.TimestampSigner):
+        def timestamp(self) -> str:
+            return signing.b62_encode(int(time.time() - _min_seconds()))
+
+    return Earlier(salt=FORM_SALT).sign(str(thread.pk))
 
 
 def read_form_token(token: str) -> tuple[str, int]:
@@ -271,16 +296,26 @@ def normalise_text(text: str) -> str:
 
 
 def duplicate(sub: Submission) -> Verdict | None:
-    """The same text (ignoring case, Unicode forms and spacing) already on this thread, in any
-    status but the trash, whoever sent it."""
+    """The same text (ignoring case, Unicode forms and spacing) already on this thread from the
+    same commenter (name, email, account or browser), in any status but the trash. As WordPress
+    does: another reader writing "Thank you!" under the same article has not said it before."""
     if not limits_for(sub.settings).duplicates:
         return None
     comment = sub.comment
     wanted = normalise_text(comment.text)
     if not wanted or comment.thread_id is None:
         return None
+    same_author = Q(author_name=comment.author_name) if comment.author_name else Q()
+    if comment.author_email:
+        same_author |= Q(author_email__iexact=comment.author_email)
+    if comment.user_id:
+        same_author |= Q(user_id=comment.user_id)
+    if comment.browser_key:
+        same_author |= Q(browser_key=comment.browser_key)
+    if not same_author:
+        return None
     others = (
-        Comment.objects.filter(thread_id=comment.thread_id)
+        Comment.objects.filter(same_author, thread_id=comment.thread_id)
         .exclude(status=Comment.Status.TRASH)
         .values_list("text", flat=True)
     )

@@ -104,6 +104,16 @@ class PermanentFailure(Exception):
 
 def _classify(error: BaseException) -> bool:
     """True when trying again later may succeed."""
+    if isinstance(
+        error,
+        smtplib.SMTPAuthenticationError
+        | smtplib.SMTPConnectError
+        | smtplib.SMTPHeloError
+        | smtplib.SMTPSenderRefused,
+    ):
+        # The server refuses us, not this message (a wrong password, a relay not allowed yet):
+        # every message would fail alike, so keep them for when the settings are mended.
+        return True
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         # Greylisting answers 4xx to RCPT; a refused address answers 5xx.
         codes = [code for code, _ in error.recipients.values()]

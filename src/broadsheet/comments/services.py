@@ -171,13 +171,6 @@ def post_comment(
             return PostResult(existing, created=False)
     cfg = settings_for(thread)
     parent = resolve_parent(thread=thread, parent_id=parent_id, cfg=cfg)
-    if identity is None and author_email and email_has_account(author_email):
-        raise CommentRejected(
-            "That email address belongs to an account on this site. Log in to comment with it "
-            "(use the first icon above), or use another address.",
-            field="email",
-            status=400,
-        )
     comment = Comment(
         thread=thread,
         parent=parent,
@@ -218,6 +211,14 @@ def post_comment(
             field=refusal.field,
             status=refusal.status,
             retry_after=refusal.retry_after,
+        )
+    # After the guards, so the rate limits bound how many addresses one client can try.
+    if identity is None and author_email and email_has_account(author_email):
+        raise CommentRejected(
+            "That email address belongs to an account on this site. Log in to comment with it "
+            "(use the first icon above), or use another address.",
+            field="email",
+            status=400,
         )
     comment.author_name = comment.author_name or "Anonymous"
     comment.status = decision.status

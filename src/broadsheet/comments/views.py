@@ -83,7 +83,9 @@ def form_page(
             "thread_url": thread_url(thread),
             "identity": identity_for(request),
             "notice": notice,
-            "form_token": antispam.issue_form_token(thread),
+            "form_token": antispam.form_token_for(
+                thread, form.data.get("form_token", ""), typed=confirm
+            ),
         },
         status=status,
     )
