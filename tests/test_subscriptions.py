@@ -17,6 +17,7 @@ from django.urls import reverse
 from broadsheet.comments import outbox, services, subscriptions
 from broadsheet.comments.identity import Identity
 from broadsheet.comments.models import Comment, OutboxMessage, Subscription
+from tests.mailbox import drain_outbox
 
 SCANNER_UA = "Mozilla/5.0 (compatible; Barracuda Sentinel; +https://barracuda.com) LinkScanner"
 BASE = "https://news.example"
@@ -28,9 +29,30 @@ def base_url(settings):
     settings.WAGTAIL_SITE_NAME = "Broadsheet"
 
 
+def run_worker():
+    """`broadsheet worker --batch` in this process (tests/mailbox.drain_outbox): it sweeps,
+    runs the queued tasks, the subscriber fan-outs among them, then exits. The worker drops
+    its database connection between tasks when it looks stale; inside a test's transaction it
+    always looks so, and dropping it would end the test, so that one call is kept from
+    closing it (the tasks themselves run as in the worker)."""
+    with mock.patch("django_tasks_db.management.commands.db_worker.close_old_connections"):
+        drain_outbox()
+
+
 def deliver():
-    """Send every due outbox message over SMTP, as the worker does (outbox.deliver_due)."""
-    outbox.deliver_due()
+    """What the worker does, until nothing is left: run the fan-out tasks (they queue one mail
+    per subscriber), then send every due message over SMTP. Inside a test's transaction the
+    mails' on-commit wake-ups never fire, so the second pass's sweep queues them, as the
+    sweeper does for a lost wake-up."""
+    run_worker()
+    run_worker()
+    assert not outbox.deliver_due()  # the worker left nothing due behind
+
+
+def fan_out_tasks():
+    from django_tasks_db.models import DBTaskResult
+
+    return DBTaskResult.objects.filter(task_path__in=subscriptions.FAN_OUT_PATHS)
 
 
 def mail_to(mailbox, address: str) -> list:
@@ -284,8 +306,12 @@ def test_a_held_reply_is_announced_once_when_approved(
 
 def test_the_author_of_a_comment_is_not_told_of_it(thread_factory, post, approve, confirmed):
     subscription = confirmed()
+    confirmed(subscription.thread, email="bo@example.org")
     approve(post(subscription.thread, email="Ana@Example.ORG", name="Ana"))
-    assert not OutboxMessage.objects.filter(to="ana@example.org").exists()
+    run_worker()
+    assert list(
+        OutboxMessage.objects.filter(kind="subscription_reply").values_list("to", flat=True)
+    ) == ["bo@example.org"]
 
 
 def test_reply_mail_has_no_images_or_links_from_the_comment(
@@ -311,6 +337,7 @@ def test_only_subscribers_of_that_thread_hear_of_it(thread_factory, post, approv
     mine = confirmed()
     confirmed(email="other@example.org")  # another thread
     approve(post(mine.thread, email="bo@example.org"))
+    run_worker()
     assert list(
         OutboxMessage.objects.values_list("to", flat=True).filter(kind="subscription_reply")
     ) == ["ana@example.org"]
@@ -479,6 +506,7 @@ def test_a_new_article_is_announced_once_to_confirmed_post_subscribers(
     subscriptions.subscribe(email="pending@example.org", kind=Subscription.Kind.POSTS)
     OutboxMessage.objects.all().delete()
     article = new_article(home)
+    deliver()
     article.standfirst = "Edited."
     article.save_revision().publish()  # an edit: not a new post
     deliver()
@@ -494,9 +522,13 @@ def test_a_new_article_is_announced_once_to_confirmed_post_subscribers(
 def test_unpublish_and_publish_again_announces_nothing(home, confirmed):
     confirmed(email="ana@example.org", kind=Subscription.Kind.POSTS)
     article = new_article(home)
+    run_worker()
+    assert OutboxMessage.objects.filter(kind="subscription_post").count() == 1
     OutboxMessage.objects.all().delete()
     article.unpublish()
     article.save_revision().publish()
+    assert not fan_out_tasks().filter(status="READY").exists()
+    run_worker()
     assert not OutboxMessage.objects.exists()
 
 
@@ -510,7 +542,187 @@ def test_imported_articles_are_not_announced(home, confirmed):
         page=ArticlePage(title="From the archive", slug="archive", body="<p>Old.</p>"),
         state=publishing.State.LIVE,
     )
+    assert not fan_out_tasks().exists()
+    run_worker()
     assert not OutboxMessage.objects.exists()
+
+
+# --- fan-out in the worker, not in the request ---------------------------------------------------
+
+
+def many_confirmed(count, thread=None, kind=Subscription.Kind.THREAD):
+    """``count`` confirmed subscriptions, reader0@… onwards."""
+    from django.utils import timezone
+
+    Subscription.objects.bulk_create(
+        Subscription(
+            email=f"reader{n}@example.org",
+            kind=kind,
+            thread=thread,
+            secret=subscriptions.new_secret(),
+            confirmed_at=timezone.now(),
+        )
+        for n in range(count)
+    )
+    return sorted(f"reader{n}@example.org" for n in range(count))
+
+
+def readers(mailbox) -> list[str]:
+    return sorted(str(m["To"]) for m in mailbox.messages if str(m["To"]).startswith("reader"))
+
+
+def test_approving_for_many_subscribers_queues_one_task_and_the_worker_mails_them_all(
+    thread_factory, post, moderator, smtp_mailbox
+):
+    thread = thread_factory(title="On the strike")
+    everyone = many_confirmed(40, thread)
+    comment = post(thread, email="bo@example.org", name="Bo")
+    assert comment.status == Comment.Status.PENDING
+    browser = Client()
+    browser.force_login(moderator)
+    response = browser.post(
+        reverse("comment_moderation:bulk"), {"action": "approve", "ids": [comment.pk]}
+    )
+    assert response.status_code == 302
+    assert Comment.objects.get(pk=comment.pk).status == Comment.Status.APPROVED
+    # The request queued one task and not one mail.
+    assert fan_out_tasks().filter(status="READY").count() == 1
+    assert not OutboxMessage.objects.filter(kind=subscriptions.KIND_REPLY).exists()
+    deliver()
+    assert readers(smtp_mailbox) == everyone
+    assert fan_out_tasks().get().status == "SUCCESSFUL"
+    assert {m["Subject"].strip() for m in smtp_mailbox.messages if m["To"] in everyone} == {
+        "[Broadsheet] New comment on “On the strike”"
+    }
+
+
+def test_a_comment_posted_for_many_subscribers_queues_one_task(
+    client, thread_factory, comment_data, post, approve, smtp_mailbox
+):
+    thread = thread_factory()
+    # Ana's first comment from this browser is held; once approved, her next one is not.
+    assert client.post(reverse("comments:post"), comment_data(thread)).status_code == 303
+    approve(Comment.objects.get())
+    everyone = many_confirmed(40, thread)
+    response = client.post(reverse("comments:post"), comment_data(thread, comment="Thanks."))
+    assert response.status_code == 303
+    assert Comment.objects.latest("pk").status == Comment.Status.APPROVED
+    assert fan_out_tasks().count() == 1
+    assert not OutboxMessage.objects.filter(kind=subscriptions.KIND_REPLY).exists()
+    deliver()
+    assert readers(smtp_mailbox) == everyone
+
+
+def test_a_comment_unapproved_before_the_worker_runs_mails_nobody(
+    smtp_mailbox, post, approve, moderator, confirmed
+):
+    subscription = confirmed()
+    reply = approve(post(subscription.thread, email="bo@example.org"))
+    services.moderate(comment_ids=[reply.pk], action="unapprove", moderator=moderator)
+    deliver()
+    assert not mail_to(smtp_mailbox, "ana@example.org")
+    assert fan_out_tasks().get().status == "SUCCESSFUL"
+
+
+def test_an_approval_rolled_back_leaves_no_task(post, approve, confirmed):
+    from django.db import transaction
+
+    subscription = confirmed()
+    reply = post(subscription.thread, email="bo@example.org")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        approve(reply)
+        raise RuntimeError("the request failed after the approval")
+    assert not fan_out_tasks().exists()
+
+
+def test_a_fan_out_whose_worker_was_killed_is_run_again_and_mails_each_once(
+    thread_factory, smtp_mailbox, post, approve, confirmed
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    ana = confirmed()
+    confirmed(ana.thread, email="bo@example.org")
+    reply = approve(post(ana.thread, email="cy@example.org"))
+    # The worker had queued Ana's mail, not yet Bo's, when it was killed: its task stays
+    # "running", and a new worker never runs it again.
+    subscription_reply = subscriptions.KIND_REPLY
+    subscriptions.notify_thread(reply)
+    OutboxMessage.objects.filter(kind=subscription_reply, to="bo@example.org").delete()
+    fan_out_tasks().update(
+        status="RUNNING", started_at=timezone.now() - timedelta(minutes=1), worker_ids=["killed"]
+    )
+    run_worker()
+    assert OutboxMessage.objects.filter(kind=subscription_reply).count() == 1
+    assert subscriptions.sweep_fan_outs() == 0  # it may still be running somewhere
+    fan_out_tasks().update(started_at=timezone.now() - subscriptions.FAN_OUT_STALE)
+    assert subscriptions.sweep_fan_outs() == 1
+    assert subscriptions.sweep_fan_outs() == 0  # queued once, not at every sweep
+    deliver()
+    assert len(mail_to(smtp_mailbox, "ana@example.org")) == 1
+    assert len(mail_to(smtp_mailbox, "bo@example.org")) == 1
+    assert OutboxMessage.objects.filter(kind=subscription_reply).count() == 2
+
+
+def test_a_fan_out_that_fails_is_tried_again_later(post, approve, confirmed):
+    ana = confirmed()
+    reply = approve(post(ana.thread, email="bo@example.org"))
+    with mock.patch.object(subscriptions, "render", side_effect=OSError("disk full")):
+        run_worker()
+    failed = fan_out_tasks().get(status="FAILED")
+    assert "disk full" in failed.traceback
+    again = fan_out_tasks().get(status="READY")
+    assert again.args_kwargs == {"args": [reply.pk], "kwargs": {"attempt": 2}}
+    assert not OutboxMessage.objects.filter(kind=subscriptions.KIND_REPLY).exists()
+
+
+def test_publishing_for_many_subscribers_queues_one_task_and_the_worker_mails_them(
+    home, smtp_mailbox
+):
+    everyone = many_confirmed(30, kind=Subscription.Kind.POSTS)
+    new_article(home)
+    assert fan_out_tasks().count() == 1
+    assert not OutboxMessage.objects.exists()
+    deliver()
+    assert readers(smtp_mailbox) == everyone
+
+
+def test_an_article_unpublished_before_the_worker_runs_is_not_announced(home, confirmed):
+    confirmed(email="ana@example.org", kind=Subscription.Kind.POSTS)
+    article = new_article(home)
+    assert fan_out_tasks().count() == 1
+    article.unpublish()
+    run_worker()
+    assert not OutboxMessage.objects.filter(kind=subscriptions.KIND_POST).exists()
+
+
+def test_an_account_is_tied_only_to_subscriptions_of_its_own_verified_address(
+    user_factory, thread_factory
+):
+    from allauth.account.models import EmailAddress
+
+    thread = thread_factory(title="On the strike")
+    anas = subscriptions.subscribe(email="ana@example.org", kind="thread", thread=thread)
+    subscriptions.confirm(anas)
+    # Someone signs up with Ana's address (never verified) and ticks the boxes.
+    other = user_factory(email="ana@example.org")
+    again = subscriptions.subscribe(
+        email="ana@example.org", kind="thread", thread=thread, user=other
+    )
+    posts = subscriptions.subscribe(email="ana@example.org", kind="posts", user=other)
+    assert again.pk == anas.pk and again.user_id is None
+    assert posts.user_id is None and not posts.is_active
+    browser = Client()
+    browser.force_login(other)
+    assert "On the strike" not in browser.get(reverse("comments:subscriptions")).content.decode()
+    # Once the account has verified the address, it is its own.
+    EmailAddress.objects.create(user=other, email="ana@example.org", verified=True, primary=True)
+    again = subscriptions.subscribe(
+        email="ana@example.org", kind="thread", thread=thread, user=other
+    )
+    assert again.user_id == other.pk
+    assert "On the strike" in browser.get(reverse("comments:subscriptions")).content.decode()
 
 
 # --- a reader's own subscriptions -----------------------------------------------------------

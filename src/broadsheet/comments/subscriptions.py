@@ -14,12 +14,22 @@ Rules:
   headers and a visible link. The unsubscribe token is signed (own salt) over the subscription
   id and part of its secret: no email in it, no expiry (a one-click link must keep working),
   void once the secret is rotated.
-- All mail goes through the durable outbox (``outbox.queue_mail``), in the transaction of the
-  change that causes it, with a ``dedupe_key`` so the same event never mails anyone twice.
+- All mail goes through the durable outbox (``outbox.queue_mail``) with a ``dedupe_key``, so the
+  same event never mails anyone twice. The confirmation mail (one address) is queued in the
+  request. Mail to *all* subscribers of an event is not: the request's transaction only queues
+  one ``fan_out_reply`` / ``fan_out_new_post`` task (a django-tasks-db row written in that same
+  transaction, so a committed comment always has its task and a rolled-back one has none), and
+  ``broadsheet worker`` renders and queues one mail per subscriber, committing every
+  ``FAN_OUT_BATCH`` of them. A task re-checks at run time that the comment is still approved (the
+  page still live and public); running it twice queues nothing twice (the dedupe keys
+  ``reply:<comment>:<subscription>`` / ``post:<page>:<subscription>``). A task that fails (a
+  locked database) queues itself again with backoff, a few times; one whose worker was killed
+  is found by ``sweep_fan_outs`` (run with the outbox sweeper) and queued again.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import timedelta
 from html import unescape
@@ -30,6 +40,7 @@ from django.db import IntegrityError, transaction
 from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
+from django_tasks import task
 
 from . import mail, outbox, signals
 from .models import Comment, OutboxMessage, Subscription
@@ -46,6 +57,18 @@ CONFIRMATIONS_PER_DAY = 5
 KIND_CONFIRM = "subscription_confirm"
 KIND_REPLY = "subscription_reply"
 KIND_POST = "subscription_post"
+
+# Fan-out (in the worker): mails committed per transaction (short write locks on SQLite), tries
+# of a failing task, and how long a task may stay "running" before the sweeper takes it for lost.
+FAN_OUT_BATCH = 200
+FAN_OUT_ATTEMPTS = 5
+FAN_OUT_STALE = timedelta(minutes=15)
+FAN_OUT_PATHS = (
+    f"{__name__}.fan_out_reply",
+    "broadsheet.publishing.subscription_hooks.fan_out_new_post",
+)
+
+logger = logging.getLogger(__name__)
 
 
 class InvalidToken(Exception):
@@ -178,13 +201,18 @@ def subscribe(*, email: str, kind: str, thread=None, user=None) -> Subscription 
     if not email:
         return None
     thread = thread if kind == Subscription.Kind.THREAD else None
+    # An account is tied to a subscription only for an address it has proved is its own:
+    # otherwise anyone could sign up with another person's address, subscribe, and then see
+    # and manage that person's subscriptions on their own page.
+    verified = _verified_for(user, email)
+    owner = user if verified else None
     try:
         with transaction.atomic():
             subscription, created = Subscription.objects.get_or_create(
                 email=email,
                 kind=kind,
                 thread=thread,
-                defaults={"secret": new_secret(), "user": user},
+                defaults={"secret": new_secret(), "user": owner},
             )
     except IntegrityError:  # the same address subscribed at the same instant
         subscription = Subscription.objects.get(email=email, kind=kind, thread=thread)
@@ -194,10 +222,10 @@ def subscribe(*, email: str, kind: str, thread=None, user=None) -> Subscription 
         subscription.confirmed_at = None
         subscription.secret = new_secret()
         changed += ["unsubscribed_at", "confirmed_at", "secret"]
-    if user is not None and subscription.user_id is None:
-        subscription.user = user
+    if owner is not None and subscription.user_id is None:
+        subscription.user = owner
         changed.append("user")
-    if subscription.confirmed_at is None and _verified_for(user, email):
+    if subscription.confirmed_at is None and verified:
         subscription.confirmed_at = timezone.now()
         changed.append("confirmed_at")
     if changed:
@@ -264,6 +292,18 @@ def _active(kind: str):
     )
 
 
+def _in_batches(subscribers):
+    """The subscriptions in pk order, ``FAN_OUT_BATCH`` at a time, each batch read (and then
+    queued by the caller) in its own transaction: a long fan-out never holds the database."""
+    last = 0
+    while True:
+        batch = list(subscribers.filter(pk__gt=last).order_by("pk")[:FAN_OUT_BATCH])
+        if not batch:
+            return
+        yield batch
+        last = batch[-1].pk
+
+
 def notify_thread(comment: Comment) -> int:
     """Queue the new visible comment for its thread's subscribers, except its own author.
     Returns how many mails were queued."""
@@ -285,24 +325,29 @@ def notify_thread(comment: Comment) -> int:
         "author_name": one_line(comment.author_name) or "Someone",
     }
     queued = 0
-    for subscription in subscribers.iterator():
-        if author and normalise_email(subscription.email) == author:
-            continue
-        url = unsubscribe_url(subscription)
-        subject, text, html = render(
-            "comments/email/subscription_reply",
-            {**context, "subscription": subscription, "unsubscribe_url": url},
-        )
-        if outbox.queue_mail(
-            kind=KIND_REPLY,
-            to=subscription.email,
-            subject=subject,
-            text=text,
-            html=html,
-            headers=unsubscribe_headers(url),
-            dedupe_key=f"reply:{comment.pk}:{subscription.pk}",
-        ):
-            queued += 1
+    for batch in _in_batches(subscribers):
+        with transaction.atomic():
+            for subscription in batch:
+                if author and normalise_email(subscription.email) == author:
+                    continue
+                dedupe_key = f"reply:{comment.pk}:{subscription.pk}"
+                if OutboxMessage.objects.filter(dedupe_key=dedupe_key).exists():
+                    continue  # a re-run: queued already, do not render it again
+                url = unsubscribe_url(subscription)
+                subject, text, html = render(
+                    "comments/email/subscription_reply",
+                    {**context, "subscription": subscription, "unsubscribe_url": url},
+                )
+                if outbox.queue_mail(
+                    kind=KIND_REPLY,
+                    to=subscription.email,
+                    subject=subject,
+                    text=text,
+                    html=html,
+                    headers=unsubscribe_headers(url),
+                    dedupe_key=dedupe_key,
+                ):
+                    queued += 1
     return queued
 
 
@@ -324,23 +369,99 @@ def notify_new_post(page) -> int:
         "page_url": mail.absolute_url(_page_path(page)),
     }
     queued = 0
-    for subscription in _active(Subscription.Kind.POSTS).iterator():
-        url = unsubscribe_url(subscription)
-        subject, text, html = render(
-            "comments/email/subscription_post",
-            {**context, "subscription": subscription, "unsubscribe_url": url},
-        )
-        if outbox.queue_mail(
-            kind=KIND_POST,
-            to=subscription.email,
-            subject=subject,
-            text=text,
-            html=html,
-            headers=unsubscribe_headers(url),
-            dedupe_key=f"post:{page.pk}:{subscription.pk}",
-        ):
-            queued += 1
+    for batch in _in_batches(_active(Subscription.Kind.POSTS)):
+        with transaction.atomic():
+            for subscription in batch:
+                dedupe_key = f"post:{page.pk}:{subscription.pk}"
+                if OutboxMessage.objects.filter(dedupe_key=dedupe_key).exists():
+                    continue  # a re-run: queued already, do not render it again
+                url = unsubscribe_url(subscription)
+                subject, text, html = render(
+                    "comments/email/subscription_post",
+                    {**context, "subscription": subscription, "unsubscribe_url": url},
+                )
+                if outbox.queue_mail(
+                    kind=KIND_POST,
+                    to=subscription.email,
+                    subject=subject,
+                    text=text,
+                    html=html,
+                    headers=unsubscribe_headers(url),
+                    dedupe_key=dedupe_key,
+                ):
+                    queued += 1
     return queued
+
+
+# --- fan-out tasks (run by `broadsheet worker`) ---------------------------------------------------
+
+
+def run_fan_out(fan_out, pk: int, attempt: int, work) -> int:
+    """Run ``work()``; when it fails, queue ``fan_out(pk)`` again with the outbox's backoff
+    (up to ``FAN_OUT_ATTEMPTS`` tries) and let the error mark this task failed."""
+    try:
+        return work()
+    except Exception:
+        if attempt < FAN_OUT_ATTEMPTS:
+            try:
+                fan_out.using(run_after=timezone.now() + outbox.backoff(attempt)).enqueue(
+                    pk, attempt=attempt + 1
+                )
+            except Exception:
+                logger.exception("Could not queue %s(%s) again", fan_out.name, pk)
+        raise
+
+
+@task(backend="outbox", queue_name="mail")
+def fan_out_reply(comment_pk: int, attempt: int = 1) -> int:
+    """Queue a comment's mail to its thread's subscribers, if it is (still) approved. Returns
+    how many mails were queued by this run."""
+    comment = Comment.objects.select_related("thread").filter(pk=comment_pk).first()
+    if comment is None:
+        return 0
+    return run_fan_out(fan_out_reply, comment_pk, attempt, lambda: notify_thread(comment))
+
+
+def queue_reply_fan_out(comment: Comment) -> bool:
+    """In the caller's transaction: queue ``fan_out_reply`` for a visible comment on a thread
+    that has confirmed subscribers. The task row commits (or rolls back) with the comment."""
+    if comment.status != Comment.Status.APPROVED or comment.is_ping:
+        return False
+    if not _active(Subscription.Kind.THREAD).filter(thread_id=comment.thread_id).exists():
+        return False
+    fan_out_reply.enqueue(comment.pk)
+    return True
+
+
+def sweep_fan_outs(*, stale_after: timedelta = FAN_OUT_STALE) -> int:
+    """Queue again every fan-out task left "running" for longer than ``stale_after`` (its
+    worker was killed: django-tasks-db never runs such a task again). Safe even if it was only
+    slow: a second run queues nothing twice. Returns how many were queued again."""
+    from django_tasks_db.models import DBTaskResult
+
+    now = timezone.now()
+    stuck = DBTaskResult.objects.filter(
+        status="RUNNING",
+        backend_name="outbox",
+        task_path__in=FAN_OUT_PATHS,
+        started_at__lt=now - stale_after,
+    )
+    requeued = 0
+    for row in list(stuck[:1000]):
+        with transaction.atomic():
+            taken = DBTaskResult.objects.filter(pk=row.pk, status="RUNNING").update(
+                status="FAILED",
+                finished_at=now,
+                exception_class_path="",
+                traceback="The worker stopped while running this task; it was queued again.",
+            )
+            if taken:
+                args_kwargs = row.args_kwargs or {}
+                row.task.enqueue(*args_kwargs.get("args", []), **args_kwargs.get("kwargs", {}))
+                requeued += 1
+    if requeued:
+        logger.info("Subscription fan-out sweep: %s task(s) queued again", requeued)
+    return requeued
 
 
 # --- receivers ----------------------------------------------------------------------------------
@@ -357,10 +478,10 @@ def on_comment_posted(
             subscribe(email=email, kind=Subscription.Kind.THREAD, thread=comment.thread, user=user)
         if subscribe_posts:
             subscribe(email=email, kind=Subscription.Kind.POSTS, user=user)
-    notify_thread(comment)
+    queue_reply_fan_out(comment)
 
 
 @receiver(signals.comment_moderated, dispatch_uid="broadsheet.comments.subscriptions.moderated")
 def on_comment_moderated(sender, comment, old_status=None, new_status=None, **kwargs):
     if new_status == Comment.Status.APPROVED and old_status != Comment.Status.APPROVED:
-        notify_thread(comment)
+        queue_reply_fan_out(comment)

@@ -12,8 +12,11 @@ live article published again later carries its old ``first_published_at`` and is
 An imported *draft* first published from the editor is a new post and is announced. The
 ``suppressed()`` context manager lets any bulk tool be explicit about it as well.
 
-One mail per subscriber per page (``dedupe_key`` ``post:<page>:<subscription>``), queued in the
-outbox in the publishing transaction.
+One mail per subscriber per page (``dedupe_key`` ``post:<page>:<subscription>``). The Publish
+request only queues one ``fan_out_new_post`` task (a django-tasks-db row, in the publishing
+transaction when there is one); ``broadsheet worker`` runs it, checks the page is still live and
+public, and renders and queues the mails (``subscriptions.notify_new_post``), so the editor's
+request costs the same with ten subscribers or ten thousand.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import contextlib
 from contextvars import ContextVar
 from typing import Any
 
+from django_tasks import task
 from wagtail.signals import page_published
 
 _suppressed: ContextVar[bool] = ContextVar("broadsheet_new_post_mail_suppressed", default=False)
@@ -45,18 +49,41 @@ def is_first_publication(page: Any) -> bool:
     )
 
 
-def announce_new_post(sender: type, instance: Any, **kwargs: Any) -> int:
-    from broadsheet.comments import subscriptions
+def announce_new_post(sender: type, instance: Any, **kwargs: Any) -> bool:
+    """Queue the announcement of a first publication (one task); True when queued."""
+    from broadsheet.comments.models import Subscription
 
     from .models import ArticlePage
 
     page = instance
     if _suppressed.get() or not is_first_publication(page):
-        return 0
+        return False
     # Live, public (no privacy restriction) and not expired: what readers may see.
     if not ArticlePage.objects.published().filter(pk=page.pk).exists():
+        return False
+    if not Subscription.objects.filter(
+        kind=Subscription.Kind.POSTS, confirmed_at__isnull=False, unsubscribed_at__isnull=True
+    ).exists():
+        return False
+    fan_out_new_post.enqueue(page.pk)
+    return True
+
+
+@task(backend="outbox", queue_name="mail")
+def fan_out_new_post(page_pk: int, attempt: int = 1) -> int:
+    """In the worker: mail every "new posts" subscriber about the page, if readers can still
+    see it (unpublished, made private or expired since: nothing). Returns how many mails this
+    run queued."""
+    from broadsheet.comments import subscriptions
+
+    from .models import ArticlePage
+
+    page = ArticlePage.objects.published().filter(pk=page_pk).first()
+    if page is None:
         return 0
-    return subscriptions.notify_new_post(page)
+    return subscriptions.run_fan_out(
+        fan_out_new_post, page_pk, attempt, lambda: subscriptions.notify_new_post(page)
+    )
 
 
 def connect() -> None:

@@ -20,7 +20,7 @@ from django.db import close_old_connections, connection
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
 from django_tasks_db.management.commands import db_worker
 
-from broadsheet.comments import outbox
+from broadsheet.comments import outbox, subscriptions
 
 logger = logging.getLogger("broadsheet.worker")
 
@@ -37,6 +37,7 @@ class Sweeper(threading.Thread):
                 close_old_connections()
                 try:
                     outbox.sweep()
+                    subscriptions.sweep_fan_outs()  # fan-outs whose worker was killed
                 except Exception:  # a locked database, a lost connection: next time
                     logger.exception("Outbox sweep failed; trying again in %s s", self.interval)
                 self.stopped.wait(self.interval)
@@ -87,6 +88,7 @@ class Command(db_worker.Command):
         sweeper = None
         if options.get("batch"):
             outbox.sweep()  # once, then drain what is queued
+            subscriptions.sweep_fan_outs()
         elif not in_reloader_parent:
             sweeper = Sweeper(interval)
             sweeper.start()
