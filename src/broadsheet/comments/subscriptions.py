@@ -331,24 +331,32 @@ def notify_thread(comment: Comment) -> int:
                 if author and normalise_email(subscription.email) == author:
                     continue
                 dedupe_key = f"reply:{comment.pk}:{subscription.pk}"
-                if OutboxMessage.objects.filter(dedupe_key=dedupe_key).exists():
-                    continue  # a re-run: queued already, do not render it again
-                url = unsubscribe_url(subscription)
-                subject, text, html = render(
-                    "comments/email/subscription_reply",
-                    {**context, "subscription": subscription, "unsubscribe_url": url},
+                queued += _queue_for(
+                    subscription, KIND_REPLY, "subscription_reply", context, dedupe_key
                 )
-                if outbox.queue_mail(
-                    kind=KIND_REPLY,
-                    to=subscription.email,
-                    subject=subject,
-                    text=text,
-                    html=html,
-                    headers=unsubscribe_headers(url),
-                    dedupe_key=dedupe_key,
-                ):
-                    queued += 1
     return queued
+
+
+def _queue_for(subscription, kind: str, template: str, context: dict, dedupe_key: str) -> bool:
+    """One subscriber's mail, with its unsubscribe link and RFC 8058 headers; nothing when a
+    re-run already queued it (not even rendered again)."""
+    if OutboxMessage.objects.filter(dedupe_key=dedupe_key).exists():
+        return False
+    url = unsubscribe_url(subscription)
+    subject, text, html = render(
+        f"comments/email/{template}",
+        {**context, "subscription": subscription, "unsubscribe_url": url},
+    )
+    message = outbox.queue_mail(
+        kind=kind,
+        to=subscription.email,
+        subject=subject,
+        text=text,
+        html=html,
+        headers=unsubscribe_headers(url),
+        dedupe_key=dedupe_key,
+    )
+    return message is not None
 
 
 def _page_path(page) -> str:
@@ -373,23 +381,9 @@ def notify_new_post(page) -> int:
         with transaction.atomic():
             for subscription in batch:
                 dedupe_key = f"post:{page.pk}:{subscription.pk}"
-                if OutboxMessage.objects.filter(dedupe_key=dedupe_key).exists():
-                    continue  # a re-run: queued already, do not render it again
-                url = unsubscribe_url(subscription)
-                subject, text, html = render(
-                    "comments/email/subscription_post",
-                    {**context, "subscription": subscription, "unsubscribe_url": url},
+                queued += _queue_for(
+                    subscription, KIND_POST, "subscription_post", context, dedupe_key
                 )
-                if outbox.queue_mail(
-                    kind=KIND_POST,
-                    to=subscription.email,
-                    subject=subject,
-                    text=text,
-                    html=html,
-                    headers=unsubscribe_headers(url),
-                    dedupe_key=dedupe_key,
-                ):
-                    queued += 1
     return queued
 
 
