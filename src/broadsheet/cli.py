@@ -47,6 +47,11 @@ def serve(argv: list[str]) -> int:
     _setup_django()
     if not args.no_collectstatic:
         _manage("collectstatic", "--noinput", "--verbosity", "0")
+    from broadsheet.core import pagecache
+
+    # Pages cached by the code or settings that ran before (templates, the site's address)
+    # may no longer be what this code renders.
+    pagecache.clear()
     granian = [
         sys.executable, "-m", "granian",
         "--interface", "wsgi",
@@ -172,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "broadsheet.config.settings")
     from django.core.management import execute_from_command_line
 
-    if command in ("import-wxr", "export-wxr"):  # Django's command names use underscores
+    if command in ("import-wxr", "export-wxr", "nginx-config"):  # Django uses underscores
         argv[0] = command.replace("-", "_")
     execute_from_command_line(["broadsheet", *argv])
     return 0

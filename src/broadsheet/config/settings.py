@@ -185,6 +185,12 @@ TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
+# --- Page cache ----------------------------------------------------------------------------------
+# Shared pages for anonymous readers, as files nginx can serve too (core/pagecache.py).
+# BROADSHEET_PAGE_CACHE_DIR=off turns it off.
+_page_cache_dir = os.environ.get("BROADSHEET_PAGE_CACHE_DIR", str(VAR_DIR / "pagecache"))
+BROADSHEET_PAGE_CACHE_DIR = None if _page_cache_dir.lower() in ("", "off") else _page_cache_dir
+
 # --- Static and media files ----------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [PACKAGE_DIR / "static"]

@@ -1,6 +1,12 @@
+"""The WSGI application: Django behind the page cache (core/pagecache.py)."""
+
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "broadsheet.config.settings")
-application = get_wsgi_application()
+django.setup(set_prefix=False)
+
+from broadsheet.core.pagecache import PageCacheHandler  # noqa: E402 — needs Django set up
+
+application = PageCacheHandler()

@@ -7,7 +7,8 @@ class PublishingConfig(AppConfig):
     verbose_name = "Publishing"
 
     def ready(self) -> None:
-        from . import signals, subscription_hooks
+        from . import page_cache, signals, subscription_hooks
 
+        page_cache.connect()
         signals.connect()
         subscription_hooks.connect()

@@ -18,6 +18,7 @@ from wagtail.rich_text import expand_db_html
 from broadsheet.core import html as html_policy
 
 from .models import ArticlePage, HomePage, Section
+from .page_cache import share_feed
 
 FEED_LENGTH = 20
 
@@ -70,6 +71,10 @@ class LatestArticlesFeed(Feed):
     """The newest published articles of the site that serves the request."""
 
     feed_type = RssWithContent
+
+    def __call__(self, request: HttpRequest, *args, **kwargs):
+        share_feed(request)  # the same bytes for every reader: the page cache may keep it
+        return super().__call__(request, *args, **kwargs)
 
     def get_object(self, request: HttpRequest, *args, **kwargs) -> FeedSource:
         site = Site.find_for_request(request)

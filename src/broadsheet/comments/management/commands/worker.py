@@ -21,6 +21,7 @@ from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
 from django_tasks_db.management.commands import db_worker
 
 from broadsheet.comments import outbox, subscriptions
+from broadsheet.core import pagecache
 
 logger = logging.getLogger("broadsheet.worker")
 
@@ -38,6 +39,7 @@ class Sweeper(threading.Thread):
                 try:
                     outbox.sweep()
                     subscriptions.sweep_fan_outs()  # fan-outs whose worker was killed
+                    pagecache.sweep_expired()  # shared pages that change with time alone
                 except Exception:  # a locked database, a lost connection: next time
                     logger.exception("Outbox sweep failed; trying again in %s s", self.interval)
                 self.stopped.wait(self.interval)
