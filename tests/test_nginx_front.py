@@ -53,6 +53,10 @@ def manage(env, code: str) -> str:
 
 @pytest.fixture(scope="module")
 def front(tmp_path_factory):
+    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        # It runs its own SQLite app: once per CI run is enough (the PostgreSQL run has the
+        # two-app scale-out tests, tests/test_scale_out.py).
+        pytest.skip("runs in the SQLite run of the suite")
     if not os.path.exists(NGINX):
         if os.environ.get("BROADSHEET_REQUIRE_NGINX"):
             pytest.fail("nginx is not installed (apt-get install nginx-light)")

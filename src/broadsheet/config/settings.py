@@ -37,10 +37,20 @@ if not SECRET_KEY:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     key_file = VAR_DIR / "secret_key"
     if not key_file.exists():
+        # Several processes may start at once on a fresh var/: each writes a private draft,
+        # and the first to link it in place wins; the others read the winner's key.
         from django.utils.crypto import get_random_string
 
-        key_file.write_text(get_random_string(64))
-        key_file.chmod(0o600)
+        draft = VAR_DIR / f".secret_key.{os.getpid()}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(get_random_string(64))
+        try:
+            os.link(draft, key_file)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
     SECRET_KEY = key_file.read_text().strip()
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
@@ -102,6 +112,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "broadsheet.core.outage.OutageMiddleware",
     "broadsheet.core.middleware.SecurityHeadersMiddleware",
     "broadsheet.wordpress.middleware.LegacyQueryRedirectMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

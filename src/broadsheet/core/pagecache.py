@@ -30,6 +30,7 @@ import json
 import os
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -312,9 +313,28 @@ def reset() -> None:
     _store, _configured = None, False
 
 
+_local = threading.local()
+
+
 def invalidate(*tags: str) -> None:
-    if (s := store()) is not None:
+    if (s := store()) is not None and not getattr(_local, "suspended", False):
         s.invalidate(*tags)
+
+
+@contextlib.contextmanager
+def one_clear_at_the_end():
+    """A bulk change (an import) in this thread invalidates nothing page by page; every
+    page is cleared once when it ends. Other threads' changes still invalidate as usual."""
+    _local.suspended = True
+    try:
+        yield
+    finally:
+        _local.suspended = False
+        clear()
+
+
+def suspended() -> bool:
+    return getattr(_local, "suspended", False)
 
 
 def clear() -> None:
@@ -419,15 +439,3 @@ class PageCacheHandler(WSGIHandler):
 
 def _ns(moment: datetime | None) -> int | None:
     return None if moment is None else int(moment.timestamp() * 1_000_000_000)
-
-
-@contextlib.contextmanager
-def disabled():
-    """Run a block with the page cache off (management commands that load a lot)."""
-    global _store, _configured
-    saved = (_store, _configured)
-    _store, _configured = None, True
-    try:
-        yield
-    finally:
-        _store, _configured = saved

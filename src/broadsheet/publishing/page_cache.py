@@ -73,15 +73,17 @@ def share_feed(request) -> None:
 
 # --- what clears it --------------------------------------------------------------------------
 def _after_commit(*tags: str) -> None:
-    transaction.on_commit(lambda: pagecache.invalidate(*tags))
+    if pagecache.store() is not None and not pagecache.suspended():
+        transaction.on_commit(lambda: pagecache.invalidate(*tags))
 
 
 def _clear_after_commit(**kwargs: Any) -> None:
-    transaction.on_commit(pagecache.clear)
+    if pagecache.store() is not None and not pagecache.suspended():
+        transaction.on_commit(pagecache.clear)
 
 
 def _note_shown_before(sender: type, instance: Comment, **kwargs: Any) -> None:
-    if instance.pk is None or kwargs.get("raw"):
+    if instance.pk is None or kwargs.get("raw") or pagecache.store() is None:
         instance._was_shown = False
         return
     before = Comment.objects.filter(pk=instance.pk).values_list("status", flat=True).first()
@@ -89,6 +91,8 @@ def _note_shown_before(sender: type, instance: Comment, **kwargs: Any) -> None:
 
 
 def _comment_changed(sender: type, instance: Comment, **kwargs: Any) -> None:
+    if pagecache.store() is None or pagecache.suspended():
+        return
     shown_now = instance.status == Comment.Status.APPROVED and not kwargs.get("raw")
     if not (shown_now or getattr(instance, "_was_shown", False)):
         return  # held, spam or trash, before and after: no page shows it
@@ -115,15 +119,15 @@ def _thread_changed(sender: type, instance: Thread, **kwargs: Any) -> None:
 
 def _page_changed(sender: type, instance: Page, **kwargs: Any) -> None:
     tags = {pagecache.page_tag(instance.pk), LISTING}
-    specific = getattr(instance, "specific", instance)
-    if isinstance(specific, ArticlePage):
-        # An original lists its translations, and a translation its original.
-        linked = ArticlePage.objects.filter(original_article_id=instance.pk).values_list(
-            "pk", flat=True
-        )
-        tags.update(pagecache.page_tag(pk) for pk in linked)
-        if specific.original_article_id:
-            tags.add(pagecache.page_tag(specific.original_article_id))
+    # An original lists its translations, and a translation its original. (``instance`` is
+    # the specific page when published or unpublished; a deleted one may be a bare Page,
+    # whose specific row is already gone: nothing is fetched for it.)
+    linked = ArticlePage.objects.filter(original_article_id=instance.pk).values_list(
+        "pk", flat=True
+    )
+    tags.update(pagecache.page_tag(pk) for pk in linked)
+    if isinstance(instance, ArticlePage) and instance.original_article_id:
+        tags.add(pagecache.page_tag(instance.original_article_id))
     _after_commit(*tags)
 
 

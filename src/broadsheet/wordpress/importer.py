@@ -41,6 +41,7 @@ from taggit.models import Tag
 from broadsheet.comments import services as comment_services
 from broadsheet.comments.models import EMAIL_MAX, NAME_MAX, TEXT_MAX, URL_MAX, Comment, Thread
 from broadsheet.core import html as html_policy
+from broadsheet.core import pagecache
 from broadsheet.publishing import services as publishing
 from broadsheet.publishing.models import (
     ArticleAuthor,
@@ -149,7 +150,7 @@ def import_wxr(
     started = time.perf_counter()
     run: _Run | None = None
     try:
-        with transaction.atomic():
+        with pagecache.one_clear_at_the_end(), transaction.atomic():
             with _deferred_indexing() as touched:
                 run = _Run(report=report, survey=survey, uploads=uploads_dir, touched=touched)
                 run.prepare()
