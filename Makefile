@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test serve lint lock bench bench-wxr clean
+.PHONY: demo test serve lint lock bench bench-serving bench-wxr clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(BIN)/python -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); } \
@@ -31,6 +31,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/article_render.py
+
+# Serving speed, side by side: nginx static file, cached pages (embedded and behind nginx),
+# uncached renders, the personal-parts endpoint, comment POSTs on SQLite and PostgreSQL.
+bench-serving: $(STAMP)
+	$(BIN)/python bench/serving.py $(BENCH_ARGS)
 
 # Import a generated WordPress export of 10,000 posts and 100,000 comments (several minutes).
 bench-wxr: $(STAMP)

@@ -37,7 +37,7 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -111,6 +111,7 @@ class Cluster:
     thread_id: int
     title: str
     path: str
+    env: dict = field(default_factory=dict, repr=False)
 
     @property
     def host(self) -> str:
@@ -276,7 +277,7 @@ def cluster(django_db_setup, django_db_blocker, tmp_path_factory):
         content = json.loads(made.stdout.decode().strip().splitlines()[-1])
         nginx.wait_until_up(front)
         print(f"\nL01 set-up (content, two app servers, nginx): {time.monotonic() - started:.1f} s")
-        yield Cluster(front=front, a=servers[0].base, b=servers[1].base, **content)
+        yield Cluster(front=front, a=servers[0].base, b=servers[1].base, env=env, **content)
     finally:
         if nginx is not None:
             nginx.stop()
@@ -477,6 +478,51 @@ def test_comment_posted_through_one_server_is_shown_by_every_server_at_once(clus
         )
     print(f"\nL01 first reads after posting (shown, X-Page-Cache, ms after posting): {seen}")
     assert all(shown for shown, _cache, _ms in seen.values()), seen
+
+
+def post_as_editor(cluster, editor, base: str, text: str) -> None:
+    session = editor.get(f"{base}/comments/session/", params={"thread": cluster.thread_id}).json()
+    posted = editor.post(
+        f"{base}/comments/post/",
+        data={
+            "csrfmiddlewaretoken": session["csrf_token"],
+            "form_token": session["form_token"],
+            "submission_key": session["submission_key"],
+            "thread": cluster.thread_id,
+            "comment_parent": 0,
+            "website2": "",
+            "comment": text,
+        },
+    )
+    assert posted.status_code == 303, posted.text[:2000]
+
+
+def test_a_change_on_one_machine_clears_the_page_cache_of_another(cluster, editor, tmp_path):
+    """A second machine keeps its own page files (another directory); what an app process on
+    the first machine changes reaches it through Redis, at once."""
+    other_machine = {
+        **cluster.env,
+        "BROADSHEET_VAR_DIR": str(tmp_path / "var-c"),
+        "BROADSHEET_PAGE_CACHE_DIR": str(tmp_path / "var-c" / "pagecache"),
+    }
+    c = AppServer(other_machine, tmp_path / "app-c.log").start()
+    try:
+        cluster.read(c.base)
+        assert cluster.read(c.base).headers.get("X-Page-Cache") == "hit"
+        marker = uuid.uuid4().hex
+        post_as_editor(cluster, editor, cluster.a, f"From the first machine, check {marker}.")
+        deadline = time.monotonic() + 5  # bounded; the first read is expected to show it
+        reads = 0
+        while time.monotonic() < deadline:
+            reads += 1
+            if marker in cluster.read(c.base).text:
+                break
+            time.sleep(0.05)
+        print(f"\nL01 other machine: shown after {reads} read(s)")
+        assert marker in cluster.read(c.base).text
+        assert reads <= 2, f"the other machine served its stale copy {reads - 1} time(s)"
+    finally:
+        c.stop()
 
 
 def test_article_published_through_one_server_is_shown_by_the_other_at_once(cluster, editor):

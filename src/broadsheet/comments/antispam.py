@@ -246,8 +246,8 @@ def _flood_keys(sub: Submission) -> list[str]:
 def flood(sub: Submission) -> Verdict | None:
     """A second comment within ``flood_seconds`` of the last *stored* one from the same IP
     bucket or email address (WordPress counts stored comments too, of any status). The mark is
-    set when a comment is stored (``comment_posted``), so a refused comment does not stop the
-    reader from sending a corrected one at once.
+    set when a comment is about to be stored (``comment_posting``), so a refused comment does
+    not stop the reader from sending a corrected one at once.
     Comments sent at the same instant may both pass: the rate limits, counted atomically, bound
     those."""
     seconds = limits_for(sub.settings).flood_seconds
@@ -272,10 +272,11 @@ def flood(sub: Submission) -> Verdict | None:
     return None
 
 
-@receiver(signals.comment_posted, dispatch_uid="broadsheet.comments.antispam.mark_flood")
+@receiver(signals.comment_posting, dispatch_uid="broadsheet.comments.antispam.mark_flood")
 def mark_flood(sender, comment, settings, **kwargs):
-    """Sent inside the comment's transaction, just before it commits: the mark is set at once (a
-    rare rollback after it only makes that reader wait ``flood_seconds``)."""
+    """Sent once the comment passed every guard, just before its (short) write transaction: the
+    mark is set at once, and the cache's round trip is not made while the transaction holds the
+    database (a rare failure to store it only makes that reader wait ``flood_seconds``)."""
     keys = getattr(comment, "_antispam_flood_keys", None)
     seconds = limits_for(settings).flood_seconds
     if not keys or seconds <= 0:

@@ -15,11 +15,15 @@ akismet.py and the local classifier in classifier.py.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from broadsheet.core.html import render_comment
@@ -29,6 +33,8 @@ from .models import Block, Comment
 
 if TYPE_CHECKING:
     pass
+
+log = logging.getLogger(__name__)
 
 REFUSE, TRASH, SPAM, HOLD = "refuse", "trash", "spam", "hold"
 # The strongest verdict decides the status; every reason is kept.
@@ -119,10 +125,51 @@ def name_email_required(sub: Submission) -> Verdict | None:
     return None
 
 
+BLOCKS_CACHE_KEY = "comments:blocks"
+# How long a process may go on using the blocks it read, should it not hear of a change: with
+# a shared cache (REDIS_URL) a change reaches every process at once (the key is deleted); with
+# the per-process memory cache, other processes see it within this many seconds.
+BLOCKS_CACHE_SECONDS = 10
+
+
+def block_rules() -> list[tuple[str, str]]:
+    """The blocks, as (kind, value), from the cache when they are there: every comment is
+    checked against them, and they change only when a moderator blocks or unblocks someone."""
+    try:
+        rules = cache.get(BLOCKS_CACHE_KEY)
+    except Exception:
+        rules = None
+    if rules is None:
+        rules = list(Block.objects.values_list("kind", "value"))
+        try:
+            cache.set(BLOCKS_CACHE_KEY, rules, BLOCKS_CACHE_SECONDS)
+        except Exception:  # only slower without it
+            log.warning("comments: could not cache the blocks", exc_info=True)
+    return rules
+
+
+def forget_block_rules(**kwargs) -> None:
+    """A block was made or lifted: forget the cached list now, and again when the transaction
+    commits (a post checked in between may have cached the old list)."""
+
+    def forget() -> None:
+        try:
+            cache.delete(BLOCKS_CACHE_KEY)
+        except Exception:  # the cached list then lasts its few seconds
+            log.exception("comments: could not forget the cached blocks")
+
+    forget()
+    transaction.on_commit(forget)
+
+
+post_save.connect(forget_block_rules, sender=Block, dispatch_uid="comments.blocks.saved")
+post_delete.connect(forget_block_rules, sender=Block, dispatch_uid="comments.blocks.deleted")
+
+
 def blocked(sub: Submission) -> Verdict | None:
     """A commenter moderators blocked (by email, account, or IP address or range)."""
     comment = sub.comment
-    rules = list(Block.objects.values_list("kind", "value"))
+    rules = block_rules()
     if not rules:
         return None
     email = comment.author_email.strip().casefold()

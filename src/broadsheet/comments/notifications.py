@@ -17,6 +17,7 @@ whenever…" settings), queued in the outbox in the same transaction.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
@@ -95,16 +96,26 @@ def _own_addresses(comment: Comment) -> set[str]:
     return own
 
 
-def notify_moderators(comment: Comment, *, held: bool, again: str = "") -> set[str]:
+def notify_moderators(
+    comment: Comment,
+    *,
+    held: bool,
+    again: str = "",
+    recipients: list | None = None,
+    pending_count: int | None = None,
+) -> set[str]:
     """Queue the moderators' mail about a new comment; returns the addresses mailed. ``again``
     names a later event about the same comment (held again after its author's edit), so its
-    dedupe key differs from the first mail's."""
+    dedupe key differs from the first mail's. ``recipients`` and ``pending_count``: read
+    before the transaction (``plan_new_comment``), else read here."""
     base = {**_context(comment)}
     kind = KIND_HELD if held else KIND_POSTED
     if held:
-        base["pending_count"] = Comment.objects.pending().count()
+        base["pending_count"] = (
+            pending_count if pending_count is not None else Comment.objects.pending().count()
+        )
     mailed = set()
-    for user in moderators():
+    for user in moderators() if recipients is None else recipients:
         if comment.user_id == user.pk:
             continue  # a moderator's own comment
         context = {**base, "moderator": user}
@@ -127,9 +138,12 @@ def notify_moderators(comment: Comment, *, held: bool, again: str = "") -> set[s
     return mailed
 
 
-def notify_authors(comment: Comment, *, skip: set[str] = frozenset()) -> int:
-    """Queue "a new comment on your article" for the article's authors."""
-    emails = author_emails(comment.thread)
+def notify_authors(
+    comment: Comment, *, skip: set[str] = frozenset(), emails: list[str] | None = None
+) -> int:
+    """Queue "a new comment on your article" for the article's authors (``emails``: their
+    addresses, when already read)."""
+    emails = author_emails(comment.thread) if emails is None else emails
     if not emails:
         return 0
     own = _own_addresses(comment)
@@ -152,20 +166,60 @@ def notify_authors(comment: Comment, *, skip: set[str] = frozenset()) -> int:
     return queued
 
 
+@dataclass(frozen=True)
+class Plan:
+    """Who is to hear of a new comment, read before its write transaction."""
+
+    moderators: list | None = None  # None: no moderators' mail
+    held: bool = False
+    pending_count: int | None = None  # the queue's length with this comment in it
+    author_emails: list[str] | None = None  # None: no authors' mail
+
+
+_PLAN = "_notifications_plan"
+
+
+def plan_new_comment(comment: Comment, cfg) -> Plan:
+    """The reads ``comment_posted`` needs, for a comment not stored yet: the moderators (and
+    the queue's length) when they are to be mailed, the article's authors when they are."""
+    held = comment.status == Comment.Status.PENDING
+    to_moderators = (
+        (cfg.notify_on_hold or cfg.notify_on_post)
+        if held
+        else comment.status == Comment.Status.APPROVED and cfg.notify_on_post
+    )
+    to_authors = comment.status == Comment.Status.APPROVED and cfg.notify_author
+    return Plan(
+        moderators=list(moderators()) if to_moderators else None,
+        held=held and cfg.notify_on_hold,
+        # The new comment is not stored yet: the queue will have one more.
+        pending_count=(
+            Comment.objects.pending().count() + 1 if held and cfg.notify_on_hold else None
+        ),
+        author_emails=author_emails(comment.thread) if to_authors else None,
+    )
+
+
+@receiver(signals.comment_posting, dispatch_uid="notifications.comment_posting")
+def comment_posting(sender, *, comment, settings=None, **kwargs):
+    setattr(comment, _PLAN, plan_new_comment(comment, settings or settings_for(comment.thread)))
+
+
 @receiver(signals.comment_posted, dispatch_uid="notifications.comment_posted")
 def comment_posted(sender, *, comment, settings=None, **kwargs):
-    cfg = settings or settings_for(comment.thread)
+    plan = getattr(comment, _PLAN, None)
+    if plan is None:  # stored without comment_posting (another caller): read now
+        plan = plan_new_comment(comment, settings or settings_for(comment.thread))
     mailed: set[str] = set()
-    if comment.status == Comment.Status.PENDING:
-        if cfg.notify_on_hold:
-            mailed = notify_moderators(comment, held=True)
-        elif cfg.notify_on_post:
-            mailed = notify_moderators(comment, held=False)
-    elif comment.status == Comment.Status.APPROVED:
-        if cfg.notify_on_post:
-            mailed = notify_moderators(comment, held=False)
-        if cfg.notify_author:
-            notify_authors(comment, skip=mailed)
+    if plan.moderators is not None:
+        mailed = notify_moderators(
+            comment,
+            held=plan.held,
+            recipients=plan.moderators,
+            pending_count=plan.pending_count,
+        )
+    if plan.author_emails is not None:
+        notify_authors(comment, skip=mailed, emails=plan.author_emails)
 
 
 @receiver(signals.comment_moderated, dispatch_uid="notifications.comment_moderated")

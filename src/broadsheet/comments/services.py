@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import Iterable
-from contextlib import nullcontext
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -223,8 +224,17 @@ def post_comment(
     comment.author_name = comment.author_name or "Anonymous"
     comment.status = decision.status
     comment.moderation_reasons = decision.reasons
+    # Every read is done by now (the receivers of comment_posting do theirs too): the
+    # transaction below only writes, so on SQLite the write lock is held as briefly as can be.
+    signals.comment_posting.send(
+        Comment,
+        comment=comment,
+        settings=cfg,
+        subscribe_thread=subscribe_thread,
+        subscribe_posts=subscribe_posts,
+    )
     try:
-        with transaction.atomic():
+        with one_writer(), transaction.atomic():
             comment.save()
             CommentEvent.objects.create(
                 comment=comment,
@@ -249,6 +259,25 @@ def post_comment(
                 return PostResult(existing, created=False)
         raise
     return PostResult(comment, created=True)
+
+
+_writer = threading.Lock()
+
+
+@contextmanager
+def one_writer() -> Iterator[None]:
+    """On SQLite, one write transaction at a time per process, queued on a lock that wakes the
+    next thread the moment it is free. SQLite itself makes a second writer sleep and poll (its
+    busy handler waits 1, 2, 5, 10… ms between tries), which adds those sleeps to every post
+    under load. Not taken inside an outer transaction, which may hold the database's write lock
+    already (a moderator's reply from the queue): waiting here while holding it could make a
+    thread that holds this lock wait on SQLite for its busy timeout."""
+    connection = transaction.get_connection()
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        yield
+        return
+    with _writer:
+        yield
 
 
 def email_has_account(email: str) -> bool:

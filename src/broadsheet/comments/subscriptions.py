@@ -416,12 +416,23 @@ def fan_out_reply(comment_pk: int, attempt: int = 1) -> int:
     return run_fan_out(fan_out_reply, comment_pk, attempt, lambda: notify_thread(comment))
 
 
-def queue_reply_fan_out(comment: Comment) -> bool:
-    """In the caller's transaction: queue ``fan_out_reply`` for a visible comment on a thread
-    that has confirmed subscribers. The task row commits (or rolls back) with the comment."""
+def has_thread_subscribers(comment: Comment) -> bool:
+    """Would ``queue_reply_fan_out`` queue a task for this comment? One query, for a visible
+    comment only."""
     if comment.status != Comment.Status.APPROVED or comment.is_ping:
         return False
-    if not _active(Subscription.Kind.THREAD).filter(thread_id=comment.thread_id).exists():
+    return _active(Subscription.Kind.THREAD).filter(thread_id=comment.thread_id).exists()
+
+
+def queue_reply_fan_out(comment: Comment, *, subscribers: bool | None = None) -> bool:
+    """In the caller's transaction: queue ``fan_out_reply`` for a visible comment on a thread
+    that has confirmed subscribers (``subscribers``: already looked up, before the
+    transaction). The task row commits (or rolls back) with the comment. A subscriber
+    confirmed between that look-up and the commit is not mailed about this comment, as one
+    confirmed just after the commit would not be."""
+    if comment.status != Comment.Status.APPROVED or comment.is_ping:
+        return False
+    if not (has_thread_subscribers(comment) if subscribers is None else subscribers):
         return False
     fan_out_reply.enqueue(comment.pk)
     return True
@@ -461,6 +472,15 @@ def sweep_fan_outs(*, stale_after: timedelta = FAN_OUT_STALE) -> int:
 # --- receivers ----------------------------------------------------------------------------------
 
 
+_SUBSCRIBERS = "_subscriptions_has_subscribers"
+
+
+@receiver(signals.comment_posting, dispatch_uid="broadsheet.comments.subscriptions.posting")
+def on_comment_posting(sender, comment, **kwargs):
+    """Before the write transaction: does the thread have subscribers to tell?"""
+    setattr(comment, _SUBSCRIBERS, has_thread_subscribers(comment))
+
+
 @receiver(signals.comment_posted, dispatch_uid="broadsheet.comments.subscriptions.posted")
 def on_comment_posted(
     sender, comment, settings=None, subscribe_thread=False, subscribe_posts=False, **kwargs
@@ -472,7 +492,7 @@ def on_comment_posted(
             subscribe(email=email, kind=Subscription.Kind.THREAD, thread=comment.thread, user=user)
         if subscribe_posts:
             subscribe(email=email, kind=Subscription.Kind.POSTS, user=user)
-    queue_reply_fan_out(comment)
+    queue_reply_fan_out(comment, subscribers=getattr(comment, _SUBSCRIBERS, None))
 
 
 @receiver(signals.comment_moderated, dispatch_uid="broadsheet.comments.subscriptions.moderated")

@@ -93,6 +93,15 @@ def form_page(
     return response
 
 
+def _shown_parent(request: HttpRequest, thread: Thread) -> Comment | None:
+    """The visible comment a form page says the reader is answering. Only the pages that show
+    the form again need it: an accepted comment's parent is the service's business."""
+    parent_id = request.POST.get("comment_parent", "")
+    if not (parent_id.isascii() and parent_id.isdigit()) or not 0 < int(parent_id) <= DB_INT_MAX:
+        return None
+    return Comment.objects.visible().filter(pk=int(parent_id), thread=thread).first()
+
+
 @csrf_exempt  # checked below, so a reader without the token gets their text back, not a 403 page
 @require_POST
 def post_comment(request: HttpRequest) -> HttpResponse:
@@ -103,12 +112,6 @@ def post_comment(request: HttpRequest) -> HttpResponse:
     # Name and email are asked of guests unless the site's discussion settings say otherwise.
     require_identity = identity is None and settings_for(thread).require_name_email
     form = CommentForm(request.POST, require_identity=require_identity)
-    parent_id = request.POST.get("comment_parent", "")
-    parent = (
-        Comment.objects.visible().filter(pk=int(parent_id), thread=thread).first()
-        if parent_id.isascii() and parent_id.isdigit() and int(parent_id) <= DB_INT_MAX
-        else None
-    )
 
     if not csrf_passes(request):
         if is_cross_site(request):
@@ -125,11 +128,18 @@ def post_comment(request: HttpRequest) -> HttpResponse:
         form = CommentForm(data, require_identity=require_identity)
         form.is_valid()
         return form_page(
-            request, form=form, thread=thread, status=403, confirm=True, parent=parent
+            request,
+            form=form,
+            thread=thread,
+            status=403,
+            confirm=True,
+            parent=_shown_parent(request, thread),
         )
 
     if not form.is_valid():
-        return form_page(request, form=form, thread=thread, status=400, parent=parent)
+        return form_page(
+            request, form=form, thread=thread, status=400, parent=_shown_parent(request, thread)
+        )
 
     data = form.cleaned_data
     user = request.user if request.user.is_authenticated else None
@@ -169,7 +179,11 @@ def post_comment(request: HttpRequest) -> HttpResponse:
             rejection.field if rejection.field in form.fields else None, rejection.message
         )
         response = form_page(
-            request, form=form, thread=thread, status=rejection.status, parent=parent
+            request,
+            form=form,
+            thread=thread,
+            status=rejection.status,
+            parent=_shown_parent(request, thread),
         )
         if rejection.retry_after:
             response["Retry-After"] = str(rejection.retry_after)

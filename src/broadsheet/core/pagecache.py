@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import secrets
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Iterable
@@ -41,6 +43,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponseBase
+
+logger = logging.getLogger(__name__)
 
 EXTENSIONS = {
     "text/html": "html",
@@ -319,6 +323,7 @@ _local = threading.local()
 def invalidate(*tags: str) -> None:
     if (s := store()) is not None and not getattr(_local, "suspended", False):
         s.invalidate(*tags)
+        broadcast.send({"tags": list(tags)})
 
 
 @contextlib.contextmanager
@@ -340,6 +345,7 @@ def suspended() -> bool:
 def clear() -> None:
     if (s := store()) is not None:
         s.clear()
+        broadcast.send({"clear": True})
 
 
 def sweep_expired() -> int:
@@ -354,6 +360,101 @@ def personal_cookies() -> tuple[str, ...]:
     return (settings.SESSION_COOKIE_NAME, *settings.BROADSHEET_PERSONAL_COOKIES)
 
 
+# --- other machines --------------------------------------------------------------------------
+class Broadcast:
+    """Invalidations reach the app processes of other machines through Redis (``REDIS_URL``):
+    each one is published after it is done here, and every app process listens in a thread and
+    applies what another machine's store did to its own. A machine that lost the connection
+    clears its pages when it gets it back, since it cannot know what it missed."""
+
+    CHANNEL = "broadsheet:pagecache"
+
+    def __init__(self) -> None:
+        self._client = None
+        self._listening = False
+        self._lock = threading.Lock()
+
+    def _redis(self):
+        url = getattr(settings, "REDIS_URL", "")
+        if not url:
+            return None
+        if self._client is None:
+            import redis
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
+
+            # No retries: a request that approved a comment must not wait for a Redis that
+            # is down (its own machine's pages are already cleared).
+            self._client = redis.Redis.from_url(
+                url, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
+            )
+        return self._client
+
+    @property
+    def origin(self) -> str:
+        """This machine's store: its own app processes have applied the change already."""
+        page_store = store()
+        return f"{socket.gethostname()}:{page_store.root.resolve() if page_store else ''}"
+
+    def send(self, message: dict) -> None:
+        client = self._redis()
+        if client is None:
+            return
+        try:
+            client.publish(self.CHANNEL, json.dumps({**message, "origin": self.origin}))
+        except Exception:  # noqa: BLE001 — the local invalidation is done; others clear on reconnect
+            logger.warning("Could not tell other machines about a page cache invalidation")
+
+    def listen(self) -> None:
+        """Start this process's listener (once)."""
+        with self._lock:
+            if self._listening or self._redis() is None or store() is None:
+                return
+            self._listening = True
+        threading.Thread(target=self._run, name="pagecache-broadcast", daemon=True).start()
+
+    def _run(self) -> None:
+        import redis
+
+        backoff, first = 0.5, True
+        while True:
+            try:
+                # A connection of its own, without a read timeout (it waits for messages),
+                # pinged every 15 s so a dead one is noticed.
+                client = redis.Redis.from_url(
+                    settings.REDIS_URL, socket_connect_timeout=2, health_check_interval=15
+                )
+                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(self.CHANNEL)
+                if not first and (page_store := store()) is not None:
+                    page_store.clear()  # what happened while we were away is unknown
+                first, backoff = False, 0.5
+                while True:  # until the connection fails
+                    item = pubsub.get_message(timeout=5)
+                    if item is not None:
+                        self.apply(item.get("data"))
+            except Exception:  # noqa: BLE001 — Redis went away: try again, then clear
+                logger.warning("Page cache broadcast lost its Redis connection; retrying")
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 30)
+
+    def apply(self, data) -> None:
+        try:
+            message = json.loads(data)
+        except (TypeError, ValueError):
+            return
+        page_store = store()
+        if page_store is None or message.get("origin") == self.origin:
+            return
+        if message.get("clear"):
+            page_store.clear()
+        else:
+            page_store.invalidate(*[str(tag) for tag in message.get("tags", [])][:100])
+
+
+broadcast = Broadcast()
+
+
 # --- the WSGI entry --------------------------------------------------------------------------
 class PageCacheHandler(WSGIHandler):
     """Django's WSGI handler with the page cache in front: a hit is answered before any
@@ -365,6 +466,7 @@ class PageCacheHandler(WSGIHandler):
         self.host = canonical_host()
         self.https = bool(getattr(settings, "BROADSHEET_HTTPS", False))
         self.cookies = tuple(f"{name}=" for name in personal_cookies())
+        broadcast.listen()
 
     def _shareable_request(self, environ: dict) -> bool:
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
