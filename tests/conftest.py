@@ -12,8 +12,11 @@ def _antispam_for_tests(request, settings, monkeypatch):
     guards themselves stay strict: nothing here is read by the application."""
     from django.core.cache import cache
 
+    from broadsheet.publishing import discussion
+
     if settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"):
         cache.clear()
+    discussion.forget()  # settings remembered from a test whose rows were rolled back
     if "antispam_on" in request.fixturenames:
         yield
         return

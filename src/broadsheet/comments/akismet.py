@@ -3,21 +3,33 @@
 Off by default: asking Akismet sends the commenter's IP address, name, email, website, user
 agent and text to Automattic. With a key:
 
-- ``akismet_guard`` asks ``comment-check`` while the comment is posted (a 1.5 s time-out). Spam
-  goes to the spam folder, never deleted: when Akismet advises discarding it (blatant spam), the
-  reason says so and a moderator can still look. Its answer is kept in
-  ``Comment.akismet_verdict``.
-- When Akismet cannot be asked (time-out, error, invalid key), the comment is **held** for a
+- Posting a comment never waits on Akismet. ``akismet_guard`` only **holds** the new comment
+  ("Akismet: being checked"; the reader sees it as awaiting moderation, as any held comment)
+  and, once the comment is stored, ``check_comment`` is queued on the ``outbox`` backend's
+  ``akismet`` queue, for ``broadsheet worker``. The task carries what the comment does not
+  keep: the client's full IP address (the stored one may be truncated or absent, see
+  ``COMMENTS_STORE_IP``), the referrer and the permalink; it wipes them from its queue row
+  when done.
+- The worker asks ``comment-check`` (a 1.5 s time-out). Spam goes to the spam folder, never
+  deleted: when Akismet advises discarding it (blatant spam), the reason says so and a
+  moderator can still look. Ham is published, unless another guard held it too (a moderation
+  word, manual approval…): then it stays held for those reasons only. Akismet's answer is kept
+  in ``Comment.akismet_verdict``, and a change of status gets a history line (actor
+  "akismet") and, when published, the ``comment_moderated`` signal (``moderator=None``,
+  ``via="akismet"``), so subscribers and the article's authors hear of it as they would of a
+  moderator's approval.
+- When Akismet cannot be asked (time-out, error, invalid key), the comment stays **held** for a
   moderator, as WordPress's Akismet plugin does ("Akismet was unable to check this comment"),
   and a warning is logged. Approving it instead would let a spam run through whenever Akismet
   is slow; refusing it would lose the reader's text. ``COMMENTS_AKISMET_HOLD_ON_ERROR = False``
-  lets such comments through instead (the other guards still apply).
+  treats such comments as ham instead (the other guards still apply). The task does not raise
+  for these, so it is never retried; a comment a moderator dealt with meanwhile is left alone.
 - Moderators correct it: a checked comment marked spam while Akismet had it as ham is sent to
   ``submit-spam``; one approved while Akismet had it as spam (from the spam folder, or by way
-  of the trash) is sent to ``submit-ham``. Each report is a task on the ``outbox`` backend's
-  ``akismet`` queue, queued when the moderation commits and sent by ``broadsheet worker``, so
-  the moderation queue never waits on Akismet. ``akismet_verdict`` then records what Akismet
-  was told, so flipping back and forth reports each correction once.
+  of the trash) is sent to ``submit-ham``. Each report is a task on the same queue, queued
+  when the moderation commits, so the moderation queue never waits on Akismet either.
+  ``akismet_verdict`` then records what Akismet was told, so flipping back and forth reports
+  each correction once.
 
 Nothing is asked for a comment already bound for the spam folder or the trash, or from a
 moderator.
@@ -46,7 +58,7 @@ logger = logging.getLogger(__name__)
 
 GUARD = "Akismet"  # the name moderators see in front of the reason
 HONEYPOT_FIELD = "website2"  # forms.CommentForm's hidden field
-DEFAULT_TIMEOUT = 1.5  # seconds; a comment post waits at most this long on Akismet
+DEFAULT_TIMEOUT = 1.5  # seconds; the worker waits at most this long on Akismet
 
 VERDICT_NAMES = {
     akismet.CheckResponse.HAM: "ham",
@@ -127,28 +139,162 @@ def why(error: Exception) -> str:
     return "Akismet could not be reached"
 
 
+CHECKING = "being checked"  # the reason a comment is held until the worker has asked
+_PENDING_CHECK = "_akismet_pending_check"  # what akismet_guard leaves on the comment
+
+
 def akismet_guard(sub: Submission) -> Verdict | None:
-    """Ask Akismet about a new comment (only with an API key; see the module docstring)."""
+    """Hold a new comment until the worker has asked Akismet about it (only with an API key;
+    see the module docstring). Never waits on the network: a post stays fast whatever
+    Akismet's state."""
     if not is_enabled() or sub.bound_for_trash:
         return None
-    comment = sub.comment
-    arguments = comment_arguments(comment, permalink=sub.permalink, referrer=sub.referrer)
+    # For check_later (comment_posted): what Akismet needs that the comment does not keep.
+    setattr(
+        sub.comment,
+        _PENDING_CHECK,
+        {"ip": sub.ip or "", "referrer": sub.referrer, "permalink": sub.permalink},
+    )
+    return Verdict(HOLD, GUARD, CHECKING)
+
+
+def is_checking(reason) -> bool:
+    return (
+        isinstance(reason, dict)
+        and reason.get("guard") == GUARD
+        and reason.get("detail") == CHECKING
+    )
+
+
+@receiver(signals.comment_posted, dispatch_uid="akismet.check_later")
+def check_later(sender, *, comment, **kwargs):
+    """A comment akismet_guard held is stored: ask Akismet about it once that commits."""
+    request = getattr(comment, _PENDING_CHECK, None)
+    if request is None or comment.status != Comment.Status.PENDING:
+        return
+    comment_id = comment.pk
+    transaction.on_commit(lambda: check_comment.enqueue(comment_id, **request))
+
+
+@task(backend="outbox", queue_name="akismet", takes_context=True)
+def check_comment(context, comment_id: int, ip: str = "", referrer: str = "", permalink: str = ""):
+    """Ask Akismet about a comment held for it, and act on the answer. Runs in the worker."""
     try:
-        with akismet_client() as client:
-            response = client.comment_check(sub.ip or "", **arguments)
-    except (akismet.AkismetError, httpx.HTTPError, OSError) as error:
-        logger.warning("Akismet could not check a comment on %s: %s", comment.thread, error)
-        if not getattr(settings, "COMMENTS_AKISMET_HOLD_ON_ERROR", True):
-            return None
-        return Verdict(
-            HOLD, GUARD, f"unable to check this comment ({why(error)}); held for a moderator"
+        return check_held_comment(comment_id, ip=ip, referrer=referrer, permalink=permalink)
+    finally:
+        forget_request(context, comment_id)
+
+
+def forget_request(context, comment_id: int) -> None:
+    """Wipe the client's IP address and referrer from the task's row: the site may have chosen
+    not to store IP addresses (``COMMENTS_STORE_IP``), and the row outlives the check."""
+    try:
+        from django_tasks_db.models import DBTaskResult
+
+        DBTaskResult.objects.filter(pk=context.task_result.id).update(
+            args_kwargs={"args": [comment_id], "kwargs": {}}
         )
-    comment.akismet_verdict = VERDICT_NAMES[response]
-    if response == akismet.CheckResponse.DISCARD:
-        return Verdict(SPAM, GUARD, "spam (Akismet advised discarding it: blatant spam)")
-    if response == akismet.CheckResponse.SPAM:
-        return Verdict(SPAM, GUARD, "spam")
-    return None
+    except Exception:  # another backend, or the row is gone: nothing kept to wipe
+        logger.debug("Akismet: could not wipe the task's arguments", exc_info=True)
+
+
+def check_held_comment(
+    comment_id: int, *, ip: str = "", referrer: str = "", permalink: str = ""
+) -> str:
+    """Ask ``comment-check`` about a comment held "being checked", then publish it, send it to
+    spam or leave it held (see the module docstring). Returns its status afterwards, or ""
+    when there was nothing to do (the comment is gone, or a moderator dealt with it)."""
+    comment = Comment.objects.select_related("thread").filter(pk=comment_id).first()
+    if not awaits_check(comment):
+        return ""
+    verdict: Verdict | None = None
+    verdict_name = ""
+    if is_enabled():  # the key may have gone since: then the comment is let through
+        arguments = comment_arguments(comment, permalink=permalink, referrer=referrer)
+        try:
+            with akismet_client() as client:
+                response = client.comment_check(ip or comment.ip_address or "", **arguments)
+        except (akismet.AkismetError, httpx.HTTPError, OSError) as error:
+            logger.warning("Akismet could not check a comment on %s: %s", comment.thread, error)
+            if getattr(settings, "COMMENTS_AKISMET_HOLD_ON_ERROR", True):
+                verdict = Verdict(
+                    HOLD,
+                    GUARD,
+                    f"unable to check this comment ({why(error)}); held for a moderator",
+                )
+        else:
+            verdict_name = VERDICT_NAMES[response]
+            if response == akismet.CheckResponse.DISCARD:
+                verdict = Verdict(SPAM, GUARD, "spam (Akismet advised discarding it: blatant spam)")
+            elif response == akismet.CheckResponse.SPAM:
+                verdict = Verdict(SPAM, GUARD, "spam")
+    return apply_check(comment_id, verdict, verdict_name)
+
+
+def awaits_check(comment: Comment | None) -> bool:
+    return (
+        comment is not None
+        and comment.status == Comment.Status.PENDING
+        and any(is_checking(r) for r in comment.moderation_reasons or [])
+    )
+
+
+def apply_check(comment_id: int, verdict: Verdict | None, verdict_name: str) -> str:
+    """Akismet's answer (``verdict`` None: nothing against it) takes the place of "being
+    checked" among the comment's reasons; the other guards' reasons stay, and keep it held."""
+    from .models import CommentEvent
+    from .services import one_writer
+
+    with one_writer(), transaction.atomic():
+        comment = (
+            Comment.objects.select_for_update(of=("self",))
+            .select_related("thread")
+            .filter(pk=comment_id)
+            .first()
+        )
+        if not awaits_check(comment):  # a moderator got there first
+            return ""
+        reasons = []
+        for reason in comment.moderation_reasons:
+            if not is_checking(reason):
+                reasons.append(reason)
+            elif verdict is not None:
+                reasons.append(verdict.as_reason())
+        if verdict is not None and verdict.action == SPAM:
+            status = Comment.Status.SPAM
+        elif reasons:
+            status = Comment.Status.PENDING
+        else:
+            status = Comment.Status.APPROVED
+        old = comment.status
+        comment.status = status
+        comment.moderation_reasons = reasons
+        comment.akismet_verdict = verdict_name
+        comment.save(
+            update_fields=["status", "moderation_reasons", "akismet_verdict", "updated_at"]
+        )
+        if status != old:
+            CommentEvent.objects.create(
+                comment=comment,
+                actor=None,
+                actor_kind="akismet",
+                action="approve" if status == Comment.Status.APPROVED else "spam",
+                before={"status": old},
+                after={"status": status, "via": "akismet"},
+                reasons=reasons,
+            )
+        if status == Comment.Status.APPROVED:
+            # As a moderator's approval: subscribers and the article's authors hear of it.
+            # (Spam, as when a guard sends a new comment there, tells no one.)
+            signals.comment_moderated.send(
+                Comment,
+                comment=comment,
+                old_status=old,
+                new_status=status,
+                moderator=None,
+                via="akismet",
+            )
+        return status
 
 
 # --- Telling Akismet about its mistakes ------------------------------------------------------

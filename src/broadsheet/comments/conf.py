@@ -93,6 +93,11 @@ def settings_changed() -> None:
     _generation += 1
 
 
+def generation() -> int:
+    """How many times this process has saved settings."""
+    return _generation
+
+
 def settings_for(thread) -> DiscussionSettings:
     """The settings governing ``thread``, asked of the resolver once per thread object: one
     request reads them several times (the guards, the form, the mail), and a thread is loaded

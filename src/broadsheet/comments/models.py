@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 
 from broadsheet.core import html as html_policy
 
@@ -58,6 +58,35 @@ class CommentQuerySet(models.QuerySet):
     def by_browser(self, browser_key: str):
         return self.filter(browser_key=browser_key) if browser_key else self.none()
 
+    def bulk_create(self, objs, *args, **kwargs):
+        """As ``save()`` does, each comment's HTML is made before it is stored (the importer
+        inserts its comments this way)."""
+        objs = list(objs)
+        for comment in objs:
+            comment.prepare_html()
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def stale_html(self):
+        """Comments whose stored HTML another policy made (or none did, as before it was
+        stored): shown rendered afresh on each view until ``refresh_html`` stores it."""
+        return self.exclude(text_html_policy=html_policy.COMMENT_POLICY)
+
+    def refresh_html(self, *, batch_size: int = 500) -> int:
+        """Store the current policy's HTML for the stale comments among these; returns how
+        many. Run after the policy changes (``core.html.COMMENT_POLICY`` moves on)."""
+        done = 0
+        stale = self.stale_html().only("pk", "text").order_by("pk")
+        batch: list[Comment] = []
+        for comment in stale.iterator(chunk_size=batch_size):
+            comment.prepare_html()
+            batch.append(comment)
+            if len(batch) == batch_size:
+                done += self.model.objects.bulk_update(batch, ["text_html", "text_html_policy"])
+                batch = []
+        if batch:
+            done += self.model.objects.bulk_update(batch, ["text_html", "text_html_policy"])
+        return done
+
     def search(self, query: str):
         return self.filter(
             Q(text__icontains=query)
@@ -94,6 +123,11 @@ class Comment(models.Model):
     author_email = models.EmailField(max_length=EMAIL_MAX, blank=True)  # X, Mastodon: none
     author_url = models.URLField(max_length=URL_MAX, blank=True)
     text = models.TextField(max_length=TEXT_MAX)
+    # render_comment(text), made on save, and the policy that made it (core.html.COMMENT_POLICY):
+    # pages show it without sanitizing every comment on every view. HTML stamped with another
+    # policy is never shown: the text is rendered again instead.
+    text_html = models.TextField(blank=True, default="", editable=False)
+    text_html_policy = models.CharField(max_length=16, blank=True, default="", editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -147,6 +181,11 @@ class Comment(models.Model):
         return f"{self.author_name}: {html_policy.excerpt(self.text, 60)}"
 
     def save(self, *args, **kwargs):
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "text" in update_fields:
+            self.prepare_html()
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "text_html", "text_html_policy"}
         # Depth follows from the parent; kept as a column so threads render without recursion.
         self.depth = (self.parent.depth + 1) if self.parent_id else 1
         if self.parent_id:
@@ -159,9 +198,26 @@ class Comment(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("comments:permalink", args=[self.pk])
 
+    def prepare_html(self) -> None:
+        """Make the text's HTML with the one comment policy, to be stored with it."""
+        self.text_html = html_policy.render_comment(self.text)
+        self.text_html_policy = html_policy.COMMENT_POLICY
+        self.__dict__.pop("html", None)
+
     @cached_property
     def html(self) -> str:
-        return mark_safe(html_policy.render_comment(self.text))  # noqa: S308 — sanitized
+        """The text as safe HTML: as stored when the current policy made it, else afresh."""
+        if self.text_html_policy == html_policy.COMMENT_POLICY:
+            return SafeString(self.text_html)  # sanitized when it was saved
+        return SafeString(html_policy.render_comment(self.text))
+
+    @property
+    def card_html(self) -> str:
+        """This comment as the comment list shows it, without a reply link (quoted above the
+        no-JS reply form)."""
+        from .selectors import comment_markup  # the selectors read this module
+
+        return comment_markup(self)
 
     @property
     def author_link(self) -> str:

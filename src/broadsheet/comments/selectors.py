@@ -17,11 +17,17 @@ without pages (``display roots``), so every comment counted in "N responses" is 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import cached_property
+from html import escape  # Django's escape() without its lazy-string check: same output
+from typing import NamedTuple
 
+from django.conf import settings as django_settings
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.dateformat import DateFormat
+from django.utils.safestring import SafeString
 
 from . import cookies
 from .conf import DESC, LAST, DiscussionSettings, settings_for
@@ -73,6 +79,13 @@ class CommentPages:
         return self.number == self.default
 
 
+class CommentList(NamedTuple):
+    """The comment list's items as HTML, cut where the no-JS reply form goes (if it does)."""
+
+    before_form: SafeString
+    after_form: SafeString
+
+
 @dataclass
 class Discussion:
     thread: Thread
@@ -93,6 +106,116 @@ class Discussion:
     @property
     def max_depth(self) -> int:
         return self.settings.effective_depth
+
+    @cached_property
+    def list_html(self) -> CommentList:
+        """The items of ``<ol class="comment-list">``, made once, in Python: a template
+        include per comment cost more than all the rest of the page."""
+        parts: list[str] = []
+        cut = None
+        date_text = _DateText()
+        for entry in self.entries:
+            comment = entry.comment
+            pending = " comment-pending" if entry.awaiting_moderation else ""
+            parts.append(
+                f'<li id="comment-{comment.pk}" class="comment depth-{comment.display_depth}'
+                f'{pending}">\n'
+            )
+            parts.append(
+                comment_markup(
+                    comment,
+                    awaiting=entry.awaiting_moderation,
+                    can_reply=entry.can_reply,
+                    date_text=date_text,
+                )
+            )
+            if entry.form_here and self.is_open:
+                cut = len(parts)
+            parts.append('\n<ol class="children">\n' if entry.has_children else "\n</li>\n")
+            parts.append("</ol></li>\n" * entry.closes)
+        if cut is None:
+            cut = len(parts)
+        # Safe: comment_markup escapes what readers wrote; the rest is tags and numbers.
+        return CommentList(SafeString("".join(parts[:cut])), SafeString("".join(parts[cut:])))
+
+
+class _DateText:
+    """What ``|date:'c'``, ``|date:"F j, Y"`` and ``|date:"g:i a"`` show in a template, in the
+    current time zone and language; the day and the time of day are formatted once each for
+    a whole list (Django's date formatting is slow, and comments share days)."""
+
+    def __init__(self) -> None:
+        self._zone = timezone.get_current_timezone() if django_settings.USE_TZ else None
+        self._days: dict[tuple[int, int, int], str] = {}
+        self._times: dict[tuple[int, int], str] = {}
+
+    def __call__(self, value: datetime) -> tuple[str, str, str]:
+        if self._zone is not None and value.utcoffset() is not None:
+            value = value.astimezone(self._zone)
+        day_key = (value.year, value.month, value.day)
+        day = self._days.get(day_key)
+        if day is None:
+            day = self._days[day_key] = escape(DateFormat(value).format("F j, Y"))
+        time_key = (value.hour, value.minute)
+        time = self._times.get(time_key)
+        if time is None:
+            time = self._times[time_key] = escape(DateFormat(value).format("g:i a"))
+        return value.isoformat(), day, time
+
+
+def comment_markup(
+    comment: Comment,
+    *,
+    awaiting: bool = False,
+    can_reply: bool = False,
+    date_text: _DateText | None = None,
+) -> SafeString:
+    """One comment as the article page shows it (``<article class="comment-body">``): who, when,
+    the stored sanitized HTML, and a reply link when ``can_reply``. Every value from a reader is
+    escaped here; ``comment.html`` and ``comment.author_link`` come from the HTML policy."""
+    pk = comment.pk
+    anchor = f"comment-{pk}"
+    author = escape(comment.author_name)
+    iso, day, time = (date_text or _DateText())(comment.created_at)
+    if comment.is_ping:
+        who = (
+            f'<b class="comment-author fn"><span class="ping-kind">'
+            f"{escape(comment.get_kind_display())}:</span> {comment.author_link}</b>"
+        )
+    else:
+        avatar = comment.avatar
+        if avatar.url:
+            picture = (
+                f'<img class="avatar" src="{escape(avatar.url)}" alt="" width="48" height="48" '
+                f'loading="lazy" referrerpolicy="no-referrer">'
+            )
+        else:
+            picture = (
+                f'<span class="avatar avatar-initial avatar-hue-{int(avatar.hue)}" '
+                f'aria-hidden="true">{escape(avatar.initial)}</span>'
+            )
+        who = f'{picture}\n    <b class="comment-author fn">{comment.author_link}</b>'
+    parts = [
+        f'<article class="comment-body{" comment-ping" if comment.is_ping else ""}" '
+        f'id="div-{anchor}" data-comment-id="{pk}" data-author="{author}">\n'
+        f'  <footer class="comment-meta">\n    {who}\n'
+        f'    <a class="comment-permalink" href="#{anchor}"><time datetime="{iso}">{day} at '
+        f"{time}</time></a>\n  </footer>\n",
+    ]
+    if awaiting:
+        parts.append(
+            '  <p class="comment-awaiting-moderation">Your comment is awaiting moderation.</p>\n'
+        )
+    parts.append(f'  <div class="comment-content">{comment.html}</div>\n')
+    if can_reply and not awaiting and not comment.is_ping:
+        parts.append(
+            f'  <div class="comment-actions reply">\n'
+            f'    <a rel="nofollow" class="comment-reply-link" href="?replytocom={pk}#respond" '
+            f'data-comment-id="{pk}" data-author="{author}" aria-label="Reply to {author}">'
+            f"Reply</a>\n  </div>\n"
+        )
+    parts.append("</article>")
+    return SafeString("".join(parts))  # every reader-supplied value is escaped above
 
 
 def comment_page_path(base_url: str, number: int, default: int) -> str:

@@ -1,12 +1,16 @@
 """The HTML policy: one place that decides what reader-supplied markup may reach any surface.
 
-Comment text is stored as the reader typed it and rendered through `render_comment` on every
-surface (article page, moderation queue, feeds, mail, API). Sanitizing is always the *last*
-step, so nothing that runs after it can reintroduce markup (the WordPress CVE-2015-3440 class).
+Comment text is stored as the reader typed it, and beside it the result of `render_comment`
+(``Comment.text_html``, made on save) stamped with `COMMENT_POLICY`, a fingerprint of this
+policy: every surface (article page, moderation queue, feeds, mail, API) shows that stored HTML
+only while its stamp is the current one, and renders the text again otherwise, so a change of
+policy applies at once, everywhere. Sanitizing is always the *last* step, so nothing that runs
+after it can reintroduce markup (the WordPress CVE-2015-3440 class).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -90,6 +94,29 @@ def autop(text: str) -> str:
 def render_comment(text: str) -> str:
     """Reader's text → safe HTML. Formatting first, sanitizing last."""
     return sanitize_comment_html(autop(text))
+
+
+# Bump when `render_comment` would give another result for the same text in a way the fingerprint
+# below cannot see (a change to `autop`, `_filter_attribute` or the two-pass rule).
+COMMENT_POLICY_REVISION = 1
+
+
+def _policy_fingerprint() -> str:
+    material = repr(
+        (
+            COMMENT_POLICY_REVISION,
+            sorted(COMMENT_TAGS),
+            sorted((tag, sorted(attrs)) for tag, attrs in COMMENT_ATTRIBUTES.items()),
+            LINK_REL,
+            SAFE_SCHEMES,
+            getattr(nh3, "__version__", ""),  # a sanitizer upgrade may fix what it let through
+        )
+    )
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+# Stamped on stored comment HTML: HTML stamped otherwise was made by another policy.
+COMMENT_POLICY = _policy_fingerprint()
 
 
 def plain_text(html_or_text: str) -> str:

@@ -348,6 +348,17 @@ def clear() -> None:
         broadcast.send({"clear": True})
 
 
+def last_cleared() -> int | None:
+    """When the whole cache was last cleared (ns; 0 if never), or None when it is off."""
+    page_store = store()
+    if page_store is None:
+        return None
+    try:
+        return os.stat(page_store._stamp_file(ALL)).st_mtime_ns
+    except FileNotFoundError:
+        return 0
+
+
 def sweep_expired() -> int:
     return s.sweep_expired() if (s := store()) is not None else 0
 

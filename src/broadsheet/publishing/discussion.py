@@ -10,6 +10,9 @@ writing a row (Wagtail's ``for_site`` would create one on a first read, even fro
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from wagtail.admin.panels import FieldPanel, FieldRowPanel, MultiFieldPanel
@@ -17,6 +20,7 @@ from wagtail.contrib.settings.models import BaseSiteSetting, register_setting
 from wagtail.models import Page, Site
 
 from broadsheet.comments import conf
+from broadsheet.core import pagecache
 
 DEFAULTS = conf.DiscussionSettings()
 
@@ -234,9 +238,41 @@ class DiscussionSettings(BaseSiteSetting):
         )
 
 
+# Settings and the page → site map, remembered by each process: every comment post, page
+# render and personal-parts request reads them. A memo is good while this process has saved no
+# settings and the page cache has not been cleared since it was read: every change that could
+# alter them (settings, sites, a page moved) clears the page cache, which every process on the
+# machine sees, after the change is committed. Without a page cache they are read each time.
+_remembered: dict[tuple, tuple[int, int, Any]] = {}
+
+
+def _remember(key: tuple, load):
+    cleared = pagecache.last_cleared()
+    if cleared is None:
+        return load()
+    known = _remembered.get(key)
+    if known is not None and known[0] > cleared and known[1] == conf.generation():
+        return known[2]
+    began = time.time_ns()  # before the read: a change committed meanwhile is seen next time
+    value = load()
+    if len(_remembered) > 10_000:
+        _remembered.clear()
+    _remembered[key] = (began, conf.generation(), value)
+    return value
+
+
+def forget() -> None:
+    """Drop what this process remembered (tests roll the database back under it)."""
+    _remembered.clear()
+
+
 def site_id_for_page(page_id: int | None) -> int | None:
-    """The site a page belongs to (the deepest site root above it), else the default site.
-    One query for the page's path; the sites' root paths come from Wagtail's cache."""
+    """The site a page belongs to (the deepest site root above it), else the default site."""
+    return _remember(("site-of", page_id), lambda: _site_id_for_page(page_id))
+
+
+def _site_id_for_page(page_id: int | None) -> int | None:
+    # One query for the page's path; the sites' root paths come from Wagtail's cache.
     url_path = (
         Page.objects.filter(pk=page_id).values_list("url_path", flat=True).first()
         if page_id
@@ -253,6 +289,10 @@ def site_id_for_page(page_id: int | None) -> int | None:
 
 def settings_for_site(site_id: int | None) -> conf.DiscussionSettings:
     """A site's settings; the defaults when it has none saved yet (nothing is written)."""
+    return _remember(("settings", site_id), lambda: _settings_for_site(site_id))
+
+
+def _settings_for_site(site_id: int | None) -> conf.DiscussionSettings:
     row = DiscussionSettings.objects.filter(site_id=site_id).first() if site_id else None
     return row.as_conf() if row is not None else conf.DiscussionSettings()
 
