@@ -52,7 +52,8 @@ from django_tasks import task
 
 from . import signals
 from .guards import HOLD, SPAM, Submission, Verdict
-from .models import Comment
+from .models import Comment, CommentEvent
+from .services import one_writer
 
 logger = logging.getLogger(__name__)
 
@@ -242,9 +243,6 @@ def awaits_check(comment: Comment | None) -> bool:
 def apply_check(comment_id: int, verdict: Verdict | None, verdict_name: str) -> str:
     """Akismet's answer (``verdict`` None: nothing against it) takes the place of "being
     checked" among the comment's reasons; the other guards' reasons stay, and keep it held."""
-    from .models import CommentEvent
-    from .services import one_writer
-
     with one_writer(), transaction.atomic():
         comment = (
             Comment.objects.select_for_update(of=("self",))
@@ -283,9 +281,10 @@ def apply_check(comment_id: int, verdict: Verdict | None, verdict_name: str) -> 
                 after={"status": status, "via": "akismet"},
                 reasons=reasons,
             )
-        if status == Comment.Status.APPROVED:
-            # As a moderator's approval: subscribers and the article's authors hear of it.
-            # (Spam, as when a guard sends a new comment there, tells no one.)
+        if status != Comment.Status.SPAM:
+            # Approved: as a moderator's approval, subscribers and the article's authors hear
+            # of it. Still held: moderators hear of it now (the post told no one while only
+            # Akismet held it). Spam, as when a guard sends a new comment there, tells no one.
             signals.comment_moderated.send(
                 Comment,
                 comment=comment,

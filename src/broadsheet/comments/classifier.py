@@ -293,6 +293,8 @@ def relearning(comment: Comment) -> Iterator[None]:
 
 @receiver(signals.comment_moderated, dispatch_uid="classifier.learn_from_moderation")
 def learn_from_moderation(sender, *, comment, old_status, new_status, moderator, **kwargs):
+    if kwargs.get("via") == "akismet":
+        return  # the site's own decisions teach it, not Akismet's
     if new_status == Comment.Status.APPROVED:
         learn(comment, HAM)
     elif new_status == Comment.Status.SPAM:

@@ -181,7 +181,14 @@ _PLAN = "_notifications_plan"
 
 def plan_new_comment(comment: Comment, cfg) -> Plan:
     """The reads ``comment_posted`` needs, for a comment not stored yet: the moderators (and
-    the queue's length) when they are to be mailed, the article's authors when they are."""
+    the queue's length) when they are to be mailed, the article's authors when they are.
+    A comment held only until the worker has asked Akismet is news for no one yet: what it
+    becomes then is told as a new comment would have been (``comment_moderated``)."""
+    from .akismet import is_checking
+
+    reasons = comment.moderation_reasons or []
+    if reasons and all(is_checking(reason) for reason in reasons):
+        return Plan()
     held = comment.status == Comment.Status.PENDING
     to_moderators = (
         (cfg.notify_on_hold or cfg.notify_on_post)
@@ -224,6 +231,10 @@ def comment_posted(sender, *, comment, settings=None, **kwargs):
 
 @receiver(signals.comment_moderated, dispatch_uid="notifications.comment_moderated")
 def comment_moderated(sender, *, comment, old_status, new_status, moderator=None, **kwargs):
+    if kwargs.get("via") == "akismet":
+        # Akismet has answered for a new comment: the mail its post would have sent now.
+        comment_posted(sender, comment=comment)
+        return
     if moderator is None and new_status == Comment.Status.PENDING:
         # Its author's edit sent it back to the queue (services.edit_own_comment): held again.
         if settings_for(comment.thread).notify_on_hold:

@@ -240,19 +240,25 @@ class DiscussionSettings(BaseSiteSetting):
 
 # Settings and the page → site map, remembered by each process: every comment post, page
 # render and personal-parts request reads them. A memo is good while this process has saved no
-# settings and the page cache has not been cleared since it was read: every change that could
-# alter them (settings, sites, a page moved) clears the page cache, which every process on the
-# machine sees, after the change is committed. Without a page cache they are read each time.
+# settings and, with the page cache on, while the page cache has not been cleared since it was
+# read: every change that could alter them (settings, sites, a page moved) clears the page
+# cache after it is committed, which every process sees (other machines through Redis). With
+# the page cache off, a memo lasts REMEMBER_SECONDS: another process may apply a changed
+# setting that much later (no shared page can hold the old one).
+REMEMBER_SECONDS = 2
 _remembered: dict[tuple, tuple[int, int, Any]] = {}
 
 
 def _remember(key: tuple, load):
-    cleared = pagecache.last_cleared()
-    if cleared is None:
-        return load()
     known = _remembered.get(key)
-    if known is not None and known[0] > cleared and known[1] == conf.generation():
-        return known[2]
+    if known is not None and known[1] == conf.generation():
+        cleared = pagecache.last_cleared()
+        if cleared is None:
+            fresh = time.time_ns() - known[0] < REMEMBER_SECONDS * 1_000_000_000
+        else:
+            fresh = known[0] > cleared
+        if fresh:
+            return known[2]
     began = time.time_ns()  # before the read: a change committed meanwhile is seen next time
     value = load()
     if len(_remembered) > 10_000:

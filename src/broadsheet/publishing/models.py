@@ -527,7 +527,14 @@ class DiscussionMixin:
         A draft, unpublished or private (view-restricted) page takes no comments."""
         if not (self.allow_comments and self.live and self.pk):
             return False
-        return not self.get_view_restrictions().exists()
+        return not self.is_view_restricted()
+
+    def is_view_restricted(self) -> bool:
+        """Whether a view restriction applies (asked by the page cache and the discussion of
+        one request: once per page object)."""
+        if getattr(self, "_view_restricted", None) is None:
+            self._view_restricted = self.get_view_restrictions().exists()
+        return self._view_restricted
 
     def discussion(self, request: HttpRequest, *, page: int | None = None):
         from broadsheet.comments.selectors import discussion_for

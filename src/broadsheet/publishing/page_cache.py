@@ -44,7 +44,8 @@ def share_public_pages(page: Page, request, serve_args, serve_kwargs) -> None:
     specific = type(page)
     if specific not in (ArticlePage, StandardPage, HomePage):
         return
-    if page.get_view_restrictions().exists():
+    restricted = getattr(page, "is_view_restricted", None)
+    if restricted() if restricted else page.get_view_restrictions().exists():
         return
     if specific is HomePage:
         pagecache.cache_page(request, LISTING, pagecache.page_tag(page.pk))
