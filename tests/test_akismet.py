@@ -612,3 +612,25 @@ def test_moderators_hear_of_a_new_comment_once_akismet_has_answered(
     else:
         assert len(mail) == 1
         assert subject_has in mail[0].subject.lower()
+
+
+def test_a_check_that_was_never_queued_is_queued_by_the_sweep(client, thread_factory, fake_akismet):
+    """The process died between storing the comment and queueing its check: the worker's
+    sweep finds it and asks, once."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from broadsheet.comments.akismet import requeue_lost_checks
+
+    response = post(client, thread_factory(), "Stored, but its check was lost.")
+    assert response.status_code == 303  # on_commit never ran: nothing queued
+    comment = Comment.objects.get()
+    assert not checks_queued().exists()
+    assert requeue_lost_checks() == 0  # too recent: its check may be on its way
+    Comment.objects.filter(pk=comment.pk).update(created_at=timezone.now() - timedelta(minutes=20))
+    assert requeue_lost_checks() == 1
+    assert requeue_lost_checks() == 0  # queued now
+    run_akismet_queue()
+    comment.refresh_from_db()
+    assert comment.status == Comment.Status.APPROVED

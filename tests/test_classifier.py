@@ -209,9 +209,10 @@ def test_the_vocabulary_size_is_kept_as_tokens_come_and_go(
     model = classifier.MemoryModel()
 
     def live():
-        return SpamToken.objects.filter(spam__gt=0).count() + SpamToken.objects.filter(
-            spam=0, ham__gt=0
-        ).count()
+        return (
+            SpamToken.objects.filter(spam__gt=0).count()
+            + SpamToken.objects.filter(spam=0, ham__gt=0).count()
+        )
 
     moderate(comment_ids=[first.pk], action="spam", moderator=moderator)
     model.learn(classifier.features("Cheap pills pills"), "spam")

@@ -366,7 +366,7 @@ def test_the_cache_can_be_turned_off(db, settings, tmp_path):
 def test_a_page_whose_comments_close_with_time_is_swept_when_they_close(
     site, committed, discussion_settings
 ):
-    """"Close comments on articles older than N days" changes a page with no event: the
+    """ "Close comments on articles older than N days" changes a page with no event: the
     worker's sweep deletes the shared copy once the time comes."""
     from datetime import timedelta
 
@@ -384,3 +384,63 @@ def test_a_page_whose_comments_close_with_time_is_swept_when_they_close(
     reopened = site.request(seed.url)
     assert reopened.cache == "stored"
     assert site.request("/").cache == "hit"  # the home page does not change with it
+
+
+def test_publishing_the_home_page_clears_every_page_its_masthead_is_on(site, committed):
+    from broadsheet.publishing.models import HomePage
+
+    seed = seed_thread()
+    warm(site, seed.url, "/")
+    home = HomePage.objects.get()
+    home.tagline = "News from the picket lines"
+    with committed():
+        home.save_revision().publish()
+    article = site.request(seed.url)
+    assert article.cache == "stored"
+    assert "News from the picket lines" in article.text
+
+
+def test_an_article_that_expires_leaves_the_cache_and_the_listings_when_it_does(site, committed):
+    from datetime import timedelta
+
+    from broadsheet.publishing.models import ArticlePage
+
+    seed = seed_thread()
+    article = ArticlePage.objects.get(pk=seed.page_id)
+    with committed():
+        article.expire_at = timezone.now() + timedelta(hours=1)
+        article.save_revision().publish()
+    warm(site, seed.url, "/", "/feed/")
+    store = pagecache.store()
+    later = timezone.now() + timedelta(hours=2)
+    assert store.sweep_expired(int(later.timestamp() * 1e9)) == 3
+
+
+def test_empty_archives_are_not_kept(site):
+    empty = site.request("/1234/05/06/")
+    assert empty.status in (200, 404)
+    assert empty.cache != "stored"
+    assert site.request("/1234/05/06/").cache != "hit"
+
+
+def test_a_page_that_cannot_be_written_is_still_served(site, settings, tmp_path):
+    url = seed_thread().url
+    first_part = url.strip("/").split("/")[0]
+    blocked = tmp_path / "pagecache" / first_part
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_text("a file where a directory should be")
+    page = site.request(url)
+    assert (page.status, page.cache) == (200, "bypass")
+    assert "Greetings from Lugansk Communists" in page.text
+
+
+def test_a_stamp_never_moves_back(tmp_path):
+    import os
+
+    store = pagecache.PageStore(tmp_path)
+    store.invalidate("page:1")
+    stamp = tmp_path / ".stamps" / "page:1"
+    ahead = os.stat(stamp).st_mtime_ns + 10**12  # another invalidation, stamped later
+    os.utime(stamp, ns=(ahead, ahead))
+    store.invalidate("page:1")
+    assert os.stat(stamp).st_mtime_ns > ahead

@@ -290,12 +290,19 @@ def test_discovery_overrides_cannot_change_who_signs(settings, oidc_op):
 
     settings.BROADSHEET_BASE_URL = "http://testserver"
     issuer = oidc_op("op1", register=False)
-    add_oidc_app(settings, provider_id="op1", name="OP1", issuer=issuer, client_id="broadsheet",
-                 secret="s3cret")
+    add_oidc_app(
+        settings,
+        provider_id="op1",
+        name="OP1",
+        issuer=issuer,
+        client_id="broadsheet",
+        secret="s3cret",
+    )
     providers = dict(settings.SOCIALACCOUNT_PROVIDERS)
     app = providers["openid_connect"]["APPS"][-1]
     app["settings"]["openid_configuration_overrides"] = {
-        "issuer": "https://evil.test", "jwks_uri": "https://evil.test/jwks"
+        "issuer": "https://evil.test",
+        "jwks_uri": "https://evil.test/jwks",
     }
     settings.SOCIALACCOUNT_PROVIDERS = providers
     request = RequestFactory().get("/")
@@ -314,7 +321,9 @@ def test_a_comment_records_the_provider_and_shows_its_name_avatar_and_profile(
     client.force_login(user)
     session = client.session
     session["bs_identity"] = {
-        "kind": "provider", "provider": "mastodon", "provider_name": "Mastodon",
+        "kind": "provider",
+        "provider": "mastodon",
+        "provider_name": "Mastodon",
         "avatar_url": "https://files.example.test/rosa.png",
         "profile_url": "https://social.example.test/@rosa",
     }
@@ -322,7 +331,9 @@ def test_a_comment_records_the_provider_and_shows_its_name_avatar_and_profile(
     thread = thread_factory()
     identity = json.loads(client.get("/comments/session/").content)["user"]
     assert identity == {
-        "name": "Rosa Example", "kind": "provider", "provider": "Mastodon",
+        "name": "Rosa Example",
+        "kind": "provider",
+        "provider": "Mastodon",
         "avatar_url": "https://files.example.test/rosa.png",
         "profile_url": "https://social.example.test/@rosa",
     }
@@ -330,7 +341,9 @@ def test_a_comment_records_the_provider_and_shows_its_name_avatar_and_profile(
     assert client.post("/comments/post/", data).status_code == 303
     comment = Comment.objects.get()
     assert (comment.identified_by, comment.identity_provider, comment.identity_provider_name) == (
-        "provider", "mastodon", "Mastodon"
+        "provider",
+        "mastodon",
+        "Mastodon",
     )
     assert comment.author_name == "Rosa Example" and comment.user == user
     assert comment.avatar.url == "https://files.example.test/rosa.png"

@@ -40,13 +40,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC
+from datetime import UTC, timedelta
 
 import akismet
 import httpx
 from django.conf import settings
 from django.db import transaction
 from django.dispatch import receiver
+from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_tasks import task
 
@@ -174,7 +175,9 @@ def check_later(sender, *, comment, **kwargs):
     if request is None or comment.status != Comment.Status.PENDING:
         return
     comment_id = comment.pk
-    transaction.on_commit(lambda: check_comment.enqueue(comment_id, **request))
+    # robust: the comment is stored; a failed enqueue is logged, and the worker's sweep
+    # (requeue_lost_checks) asks again later.
+    transaction.on_commit(lambda: check_comment.enqueue(comment_id, **request), robust=True)
 
 
 @task(backend="outbox", queue_name="akismet", takes_context=True)
@@ -184,6 +187,38 @@ def check_comment(context, comment_id: int, ip: str = "", referrer: str = "", pe
         return check_held_comment(comment_id, ip=ip, referrer=referrer, permalink=permalink)
     finally:
         forget_request(context, comment_id)
+
+
+def requeue_lost_checks(*, after: timedelta = timedelta(minutes=10)) -> int:
+    """Ask again for comments held "being checked" whose check was never queued (the process
+    died between the commit and the enqueue). A check that ran and failed is not repeated:
+    its comment waits for a moderator. Run by the worker's sweep; returns how many."""
+    from django_tasks_db.models import DBTaskResult
+
+    if not is_enabled():
+        return 0
+    now = timezone.now()
+    waiting = [
+        comment
+        for comment in Comment.objects.filter(
+            status=Comment.Status.PENDING,
+            created_at__lt=now - after,
+            created_at__gt=now - timedelta(days=2),
+        ).only("pk", "moderation_reasons")[:500]
+        if awaits_check(comment)
+    ]
+    if not waiting:
+        return 0
+    queued = {
+        (args_kwargs.get("args") or [None])[0]
+        for args_kwargs in DBTaskResult.objects.filter(
+            task_path__endswith=".check_comment"
+        ).values_list("args_kwargs", flat=True)
+    }
+    lost = [comment.pk for comment in waiting if comment.pk not in queued]
+    for comment_id in lost:
+        check_comment.enqueue(comment_id)
+    return len(lost)
 
 
 def forget_request(context, comment_id: int) -> None:

@@ -12,8 +12,13 @@ from .models import EMAIL_MAX, NAME_MAX, TEXT_MAX, URL_MAX
 
 SESSION_KEY = "bs_drafts"
 MAX_THREADS = 5
-LIMITS = {"comment": TEXT_MAX, "author": NAME_MAX, "email": EMAIL_MAX, "url": URL_MAX,
-          "comment_parent": 20}
+LIMITS = {
+    "comment": TEXT_MAX,
+    "author": NAME_MAX,
+    "email": EMAIL_MAX,
+    "url": URL_MAX,
+    "comment_parent": 20,
+}
 
 
 def save(request: HttpRequest, thread_id: int, data) -> None:

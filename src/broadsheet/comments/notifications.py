@@ -201,7 +201,9 @@ def plan_new_comment(comment: Comment, cfg) -> Plan:
         held=held and cfg.notify_on_hold,
         # The new comment is not stored yet: the queue will have one more.
         pending_count=(
-            Comment.objects.pending().count() + 1 if held and cfg.notify_on_hold else None
+            Comment.objects.pending().count() + (0 if comment.pk else 1)
+            if held and cfg.notify_on_hold
+            else None
         ),
         author_emails=author_emails(comment.thread) if to_authors else None,
     )

@@ -396,9 +396,7 @@ def discussion_for(
             # Read by PendingCookieMiddleware: with nothing left waiting, the cookie goes.
             request.comments_pending_left = len(waiting)
             mine = [
-                c
-                for c in waiting
-                if c.thread_id == thread.pk and _on_page(c, pages, page_ids, cfg)
+                c for c in waiting if c.thread_id == thread.pk and _on_page(c, pages, page_ids, cfg)
             ]
             pending_ids = {c.pk for c in mine}
             comments = sorted(comments + mine, key=lambda c: (c.created_at, c.pk))

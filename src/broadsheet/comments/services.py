@@ -406,7 +406,7 @@ def _record_edit(comment: Comment, *, actor, actor_kind: str, changes: dict) -> 
     # approved comment into spam and have it learnt as "approved").
     words_changed = "text" in before or "author_url" in before
     relearn = words_changed and actor_kind == "moderator"
-    with transaction.atomic(), (classifier.relearning(comment) if relearn else nullcontext()):
+    with transaction.atomic(), classifier.relearning(comment) if relearn else nullcontext():
         if words_changed and not relearn:
             classifier.unlearn(comment)
         for key, value in changes.items():

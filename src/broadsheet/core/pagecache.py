@@ -280,12 +280,15 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def _touch(path: Path) -> None:
+    """Stamp ``path`` with now, never moving it back (two invalidations of one tag may land
+    in either order; a stamp that went back would let an older render be stored)."""
     now = time.time_ns()
     try:
-        os.utime(path, ns=(now, now))
+        stamp = max(now, os.stat(path).st_mtime_ns + 1)
     except FileNotFoundError:
         path.touch()
-        os.utime(path, ns=(now, now))
+        stamp = now
+    os.utime(path, ns=(stamp, stamp))
 
 
 def _unlink(path: Path) -> bool:
@@ -382,6 +385,7 @@ class Broadcast:
 
     def __init__(self) -> None:
         self._client = None
+        self._missed = False
         self._listening = False
         self._lock = threading.Lock()
 
@@ -412,8 +416,12 @@ class Broadcast:
         if client is None:
             return
         try:
+            if self._missed:  # what could not be told before: other machines clear all
+                client.publish(self.CHANNEL, json.dumps({"clear": True, "origin": self.origin}))
+                self._missed = False
             client.publish(self.CHANNEL, json.dumps({**message, "origin": self.origin}))
-        except Exception:  # noqa: BLE001 — the local invalidation is done; others clear on reconnect
+        except Exception:  # noqa: BLE001 — the local invalidation is done; told later
+            self._missed = True
             logger.warning("Could not tell other machines about a page cache invalidation")
 
     def listen(self) -> None:
@@ -515,7 +523,11 @@ class PageCacheHandler(WSGIHandler):
         response = super().get_response(request)
         page_store = store()
         if page_store is not None and getattr(request, "page_cache_tags", None):
-            stored = self._store(page_store, request, response)
+            try:
+                stored = self._store(page_store, request, response)
+            except OSError:  # a full disk, a clear() racing: the reader still gets the page
+                logger.exception("Could not store %s in the page cache", request.path)
+                stored = False
             response["X-Page-Cache"] = "stored" if stored else "bypass"
         return response
 

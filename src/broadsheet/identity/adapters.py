@@ -138,4 +138,3 @@ def _popup_flag(request) -> bool:
 
 def _enabled_without_app(provider_id: str) -> bool:
     return bool(settings.SOCIALACCOUNT_PROVIDERS.get(provider_id, {}).get("ENABLED"))
-

@@ -22,8 +22,10 @@ def check_social_providers(app_configs, **kwargs):
             where = f"SOCIALACCOUNT_PROVIDERS[{provider!r}] app {sub_id!r}"
             if not PROVIDER_ID.match(sub_id):
                 errors.append(
-                    Error(f"{where}: provider_id must be lowercase letters, digits, - or _",
-                          id="identity.E001")
+                    Error(
+                        f"{where}: provider_id must be lowercase letters, digits, - or _",
+                        id="identity.E001",
+                    )
                 )
             if sub_id in seen:
                 errors.append(Error(f"{where}: provider_id used twice", id="identity.E002"))
@@ -41,10 +43,13 @@ def check_social_providers(app_configs, **kwargs):
             if provider == "openid_connect":
                 url = str(app_settings.get("server_url", ""))
                 if not url:
-                    errors.append(Error(f"{where}: settings.server_url is required",
-                                        id="identity.E004"))
-                elif not url.startswith("https://") and not settings.DEBUG and not getattr(
-                    settings, "BROADSHEET_ALLOW_HTTP_PROVIDERS", False
+                    errors.append(
+                        Error(f"{where}: settings.server_url is required", id="identity.E004")
+                    )
+                elif (
+                    not url.startswith("https://")
+                    and not settings.DEBUG
+                    and not getattr(settings, "BROADSHEET_ALLOW_HTTP_PROVIDERS", False)
                 ):
                     errors.append(Error(f"{where}: server_url must be https", id="identity.E005"))
     return errors

@@ -229,7 +229,11 @@ def signing_key(jwks: dict, header: dict):
 
 
 def verify_id_token(
-    token: str, *, jwks_url: str, issuer: str | Collection[str], client_id: str,
+    token: str,
+    *,
+    jwks_url: str,
+    issuer: str | Collection[str],
+    client_id: str,
     nonce: str | None,
 ) -> dict:
     """Every check of OIDC Core 3.1.3.7 that applies to a confidential code-flow client."""

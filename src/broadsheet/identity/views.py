@@ -94,7 +94,7 @@ def start(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def logout(request: HttpRequest) -> HttpResponse:
-    """"Log Out" on the comment form page (without JavaScript): ends the identity and comes
+    """ "Log Out" on the comment form page (without JavaScript): ends the identity and comes
     back to the form with the text, which a plain log-out would lose with the session."""
     from allauth.account.adapter import get_adapter as get_account_adapter
 

@@ -253,10 +253,11 @@ def _remember(key: tuple, load):
     known = _remembered.get(key)
     if known is not None and known[1] == conf.generation():
         cleared = pagecache.last_cleared()
+        age = time.time_ns() - known[0]
         if cleared is None:
-            fresh = time.time_ns() - known[0] < REMEMBER_SECONDS * 1_000_000_000
-        else:
-            fresh = known[0] > cleared
+            fresh = age < REMEMBER_SECONDS * 1_000_000_000
+        else:  # and at most a minute, should a change ever fail to reach this machine
+            fresh = known[0] > cleared and age < 60 * 1_000_000_000
         if fresh:
             return known[2]
     began = time.time_ns()  # before the read: a change committed meanwhile is seen next time

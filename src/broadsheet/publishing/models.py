@@ -354,6 +354,10 @@ class HomePage(RoutablePageMixin, Page):
         **extra: Any,
     ) -> HttpResponse:
         page_obj = paginate(articles, request)
+        if not page_obj.object_list:
+            # An empty archive (any date is a valid address) is not kept in the page cache:
+            # it would let anyone fill the disk with empty pages.
+            request.page_cache_tags = None
         return self.render(
             request,
             template="publishing/listing.html",

@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Min
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.utils import timezone
 from taggit.models import Tag
@@ -48,9 +49,24 @@ def share_public_pages(page: Page, request, serve_args, serve_kwargs) -> None:
     if restricted() if restricted else page.get_view_restrictions().exists():
         return
     if specific is HomePage:
-        pagecache.cache_page(request, LISTING, pagecache.page_tag(page.pk))
+        pagecache.cache_page(request, LISTING, pagecache.page_tag(page.pk), expires=_next_expiry())
     else:
-        pagecache.cache_page(request, pagecache.page_tag(page.pk), expires=_closes_at(page))
+        moments = [_closes_at(page), getattr(page, "expire_at", None)]
+        pagecache.cache_page(
+            request,
+            pagecache.page_tag(page.pk),
+            expires=min((m for m in moments if m is not None), default=None),
+        )
+
+
+def _next_expiry():
+    """When the next listed article expires (listings and feeds drop it then, even before
+    Wagtail's ``publish_scheduled`` unpublishes it)."""
+    return (
+        ArticlePage.objects.live()
+        .filter(expire_at__gt=timezone.now())
+        .aggregate(soonest=Min("expire_at"))["soonest"]
+    )
 
 
 def _closes_at(page: Page):
@@ -69,7 +85,7 @@ def _closes_at(page: Page):
 
 
 def share_feed(request) -> None:
-    pagecache.cache_page(request, LISTING)
+    pagecache.cache_page(request, LISTING, expires=_next_expiry())
 
 
 # --- what clears it --------------------------------------------------------------------------
@@ -119,6 +135,9 @@ def _thread_changed(sender: type, instance: Thread, **kwargs: Any) -> None:
 
 
 def _page_changed(sender: type, instance: Page, **kwargs: Any) -> None:
+    if isinstance(instance, HomePage):
+        _clear_after_commit()  # its tagline and links are in every page's masthead
+        return
     tags = {pagecache.page_tag(instance.pk), LISTING}
     # An original lists its translations, and a translation its original. (``instance`` is
     # the specific page when published or unpublished; a deleted one may be a bare Page,

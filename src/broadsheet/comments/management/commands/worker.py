@@ -20,7 +20,7 @@ from django.db import close_old_connections, connection
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
 from django_tasks_db.management.commands import db_worker
 
-from broadsheet.comments import outbox, subscriptions
+from broadsheet.comments import akismet, outbox, subscriptions
 from broadsheet.core import pagecache
 
 logger = logging.getLogger("broadsheet.worker")
@@ -40,6 +40,7 @@ class Sweeper(threading.Thread):
                     outbox.sweep()
                     subscriptions.sweep_fan_outs()  # fan-outs whose worker was killed
                     pagecache.sweep_expired()  # shared pages that change with time alone
+                    akismet.requeue_lost_checks()  # held for a check that was never queued
                 except Exception:  # a locked database, a lost connection: next time
                     logger.exception("Outbox sweep failed; trying again in %s s", self.interval)
                 self.stopped.wait(self.interval)

@@ -64,6 +64,9 @@ map "$request_method$is_args{cookies}$scheme://$http_host" $broadsheet_cached {{
         }}
         charset utf-8;
         charset_types application/rss+xml application/atom+xml;
+        # With TCP_CORK, one response in a hundred waited ~40 ms (a delayed ACK) here;
+        # measured by bench/serving.py: p99 42 ms → 2 ms, and more requests/s.
+        tcp_nopush off;
         # The same headers as the app's (settings and core/middleware.py).
 {headers}
         add_header X-Page-Cache "hit";
@@ -146,7 +149,7 @@ REDIRECT = """\
 server {{
     listen 80;
     server_name {server_name};
-    return 301 https://$host$request_uri;
+    return 301 https://{server_name}$request_uri;
 }}
 
 """

@@ -26,9 +26,7 @@ class StrictOIDCAdapter(StrictAdapterMixin, OpenIDConnectOAuth2Adapter):
             overrides = provider.app.settings.get("openid_configuration_overrides", {})
             # Endpoints may be overridden (a provider behind a proxy); who signs and whose keys
             # count may not.
-            config.update(
-                {k: v for k, v in overrides.items() if k not in ("issuer", "jwks_uri")}
-            )
+            config.update({k: v for k, v in overrides.items() if k not in ("issuer", "jwks_uri")})
             # OIDC Discovery 4.3: the document must be about the issuer we were configured with.
             if config.get("issuer", "").rstrip("/") != provider.configured_issuer:
                 raise IdentityError(
