@@ -20,9 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from tests._env import suite_redis_db
+
 # This suite's own database, the only one it flushes (CI runs two suites side by side, each
 # with its own).
-REDIS_DB = int(os.environ.get("BROADSHEET_TEST_REDIS_DB", 13))
+REDIS_DB = suite_redis_db()
 REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 POSTS = 100
 ROOT = Path(__file__).resolve().parent.parent

@@ -45,9 +45,10 @@ import httpx
 import pytest
 from bs4 import BeautifulSoup
 
+from tests._env import suite_redis_db
 from tests.appserver import BROADSHEET, AppServer, database_url, free_port, server_env
 
-REDIS_DB = int(os.environ.get("BROADSHEET_TEST_REDIS_DB", 13))
+REDIS_DB = suite_redis_db()
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 EDITOR_PASSWORD = secrets.token_urlsafe(16)
 
