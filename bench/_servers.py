@@ -11,6 +11,7 @@
   :func:`run_wrk` runs Debian's wrk, bounded in time, with the Lua scripts in ``bench/lua/``,
   and returns a :class:`WrkResult` parsed from the ``BENCH_JSON`` line ``report.lua`` prints.
 - :func:`create_postgres` / :func:`drop_postgres`, :func:`flush_redis`, :func:`versions`.
+- :data:`POST_DISCUSSION`: the discussion settings the comment-posting benchmarks run with.
 
 Only 127.0.0.1 addresses; ports are picked free at run time.
 """
@@ -72,6 +73,23 @@ def base_url(port: int) -> str:
     return f"http://{HOST}:{port}"
 
 
+# WordPress's comment benchmark turned off its flood filter, moderation and notification mail
+# (anchors/wordpress/RESULTS.md); these are the same switches here (Settings > Discussion, the
+# DiscussionSettings fields). 0 turns a counting limit off (antispam.Limits).
+POST_DISCUSSION = {
+    "flood_seconds": 0,
+    "rate_per_minute_ip": 0,
+    "rate_per_hour_ip": 0,
+    "rate_per_minute_email": 0,
+    "rate_per_minute_account": 0,
+    "manual_approval": False,
+    "previously_approved": False,
+    "notify_on_post": False,
+    "notify_on_hold": False,
+    "notify_author": False,
+}
+
+
 # --- Django in child processes -----------------------------------------------------------------
 def django_env(
     var_dir: Path,
@@ -104,10 +122,11 @@ def django_env(
     return env
 
 
-def run_python(code: str, env: dict[str, str], *args: str, timeout: float = 900) -> Any:
-    """Run ``code`` in a child interpreter; return the JSON its last line of output holds."""
+def _run(argv: Sequence[str], env: dict[str, str], what: str, timeout: float) -> str:
+    """Run ``argv`` to its end in the project's root; its output, or a RuntimeError with all
+    it printed."""
     out = subprocess.run(  # noqa: S603 — our own interpreter and code
-        [PYTHON, "-c", code, *args],
+        list(argv),
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -115,23 +134,21 @@ def run_python(code: str, env: dict[str, str], *args: str, timeout: float = 900)
         timeout=timeout,
     )
     if out.returncode:
-        raise RuntimeError(f"child Python failed ({out.returncode}):\n{out.stdout}{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"{what} failed ({out.returncode}):\n{out.stdout}{out.stderr}")
+    return out.stdout
+
+
+def run_python(code: str, env: dict[str, str], *args: str, timeout: float = 900) -> Any:
+    """Run ``code`` in a child interpreter; return the JSON its last line of output holds."""
+    out = _run([PYTHON, "-c", code, *args], env, "child Python", timeout)
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def broadsheet(env: dict[str, str], *args: str, timeout: float = 900) -> str:
     """Run a ``broadsheet`` command to its end; return its standard output."""
-    out = subprocess.run(  # noqa: S603
-        [PYTHON, "-m", "broadsheet.cli", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+    return _run(
+        [PYTHON, "-m", "broadsheet.cli", *args], env, f"broadsheet {' '.join(args)}", timeout
     )
-    if out.returncode:
-        raise RuntimeError(f"broadsheet {' '.join(args)} failed:\n{out.stdout}{out.stderr}")
-    return out.stdout
 
 
 MIGRATE = """

@@ -4,10 +4,11 @@ workers), driven by wrk from loopback. A measurement, not a test.
 For each database (a fresh SQLite file in a temporary var dir, WAL + IMMEDIATE as the settings
 configure it; or a PostgreSQL database of its own, created and dropped here) it migrates, loads
 the demo publication, sets the default site's discussion settings as WordPress's comment
-benchmark had them (no flood interval, no per-IP / per-email rate limits, comments approved at
-once: no manual approval, no "previously approved" rule), fetches one form token and CSRF
-token the way the article page's script does (``/comments/session/``), waits out the form's
-minimum age, and runs wrk with a Lua script that sends a unique comment (text, name, email,
+benchmark had them (``_servers.POST_DISCUSSION``, the same as ``serving.py``'s: no flood
+interval, no per-IP / per-email rate limits, comments approved at once: no manual approval, no
+"previously approved" rule; no notification mail), fetches one form token and CSRF token the
+way the article page's script does (``/comments/session/``), waits out the form's minimum age,
+and runs wrk with a Lua script that sends a unique comment (text, name, email,
 submission key) with each request. Then it checks the database: every acknowledged comment
 (a 303 to it) must be there, and counts "database is locked" in the server's log. "cpu ms" is
 the server's CPU time (all its processes) per request: on a machine shared with other work,
@@ -18,7 +19,8 @@ the figure that moves least when requests/s do.
     .venv/bin/python bench/comment_post.py --database both --runs 5 --duration 10
 
 PostgreSQL: ``--postgres-url postgres://postgres@127.0.0.1:5432`` (trust auth on loopback);
-the database ``broadsheet_bench_<pid>`` is created and dropped.
+the database ``broadsheet_bench_<pid>`` is created and dropped. The server is started, and
+stopped on the way out (Ctrl+C included), by ``_servers.Processes``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,20 +39,9 @@ import urllib.request
 from http.cookiejar import CookieJar
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-PYTHON = sys.executable
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-# The discussion settings for the run: WordPress's benchmark turned its flood filter off and
-# approved comments at once. 0 turns a counting limit off (antispam.Limits).
-BENCH_DISCUSSION = {
-    "flood_seconds": 0,
-    "rate_per_minute_ip": 0,
-    "rate_per_hour_ip": 0,
-    "rate_per_minute_email": 0,
-    "rate_per_minute_account": 0,
-    "manual_approval": False,
-    "previously_approved": False,
-}
+import _servers as srv  # noqa: E402 — the shared helpers next to this file
 
 LUA = r"""
 -- One unique comment per request; statuses counted per wrk thread, summed in done().
@@ -121,29 +111,6 @@ end
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def django_env(var_dir: Path, database_url: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("REDIS_URL", "DATABASE_URL", "BROADSHEET_VAR_DIR", "EMAIL_URL")
-    }
-    env.update(
-        BROADSHEET_VAR_DIR=str(var_dir),
-        DATABASE_URL=database_url,
-        DJANGO_SETTINGS_MODULE="broadsheet.config.settings",
-        BROADSHEET_PLAIN_STATIC="1",
-        EMAIL_URL="console://",  # nothing is sent in the request anyway: no worker runs
-        PYTHONPATH=str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", ""),
-    )
-    return env
-
-
 SETUP = r"""
 import json, sys
 import django
@@ -177,13 +144,6 @@ print(json.dumps({"total": rows.count(), "approved": rows.visible().count(),
 """
 
 
-def run_python(code: str, env: dict, *args: str) -> dict:
-    out = subprocess.run(  # noqa: S603 — our own interpreter and code
-        [PYTHON, "-c", code, *args], env=env, cwd=ROOT, check=True, capture_output=True, text=True
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def tree_cpu_seconds(pid: int) -> float:
     """CPU time (user + system) used so far by a process and its descendants still running
     (the granian workers): what a post costs, whatever else the machine is doing."""
@@ -201,18 +161,6 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def wait_for(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 — loopback
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"server did not answer at {url}")
-
-
 def session_tokens(base: str, thread: int) -> tuple[str, str, str]:
     """(form token, CSRF token for the form, CSRF cookie), as comments.js gets them."""
     jar = CookieJar()
@@ -225,83 +173,72 @@ def session_tokens(base: str, thread: int) -> tuple[str, str, str]:
 
 def bench_database(name: str, database_url: str, args, lua_path: Path) -> list[dict]:
     var_dir = Path(tempfile.mkdtemp(prefix=f"broadsheet-bench-{name}-"))
-    env = django_env(var_dir, database_url)
+    env = srv.django_env(var_dir, database_url=database_url, BROADSHEET_PLAIN_STATIC="1")
     if args.threads:
         env["BROADSHEET_THREADS"] = str(args.threads)
-    info = run_python(SETUP, env, json.dumps(BENCH_DISCUSSION))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    info = srv.run_python(SETUP, env, json.dumps(srv.POST_DISCUSSION))
     log_path = var_dir / "server.log"
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(  # noqa: S603
-            [PYTHON, "-m", "broadsheet.cli", "serve", "--workers", str(args.workers),
-             "--port", str(port), "--no-collectstatic"],
-            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
     results = []
     try:
-        wait_for(f"{base}/healthz")
-        form_token, csrf, cookie = session_tokens(base, info["thread"])
-        # The form token must be older than COMMENTS_FORM_MIN_SECONDS; it is not single-use,
-        # so one token serves the whole run (as one open page serves a reader's comments).
-        time.sleep(float(env.get("COMMENTS_FORM_MIN_SECONDS", 3)) + 0.5)
-        for run in range(args.runs):
-            before = run_python(COUNT, env, str(info["thread"]))
-            locked_before = log_path.read_bytes().count(b"database is locked")
-            cpu_before = tree_cpu_seconds(server.pid)
-            wrk_env = dict(
-                os.environ,
-                BENCH_RUN=f"{os.getpid()}r{run}{name[0]}",
-                BENCH_THREAD=str(info["thread"]),
-                BENCH_FORM_TOKEN=urllib.parse.quote(form_token, safe=""),
-                BENCH_CSRF=urllib.parse.quote(csrf, safe=""),
-                BENCH_CSRF_COOKIE=cookie,
-            )
-            out = subprocess.run(  # noqa: S603
-                ["wrk", f"-t{args.wrk_threads}", f"-c{args.connections}",
-                 f"-d{args.duration}s", "--timeout", "30s", "-s", str(lua_path), base],
-                env=wrk_env, capture_output=True, text=True,
-            )  # fmt: skip
-            if out.returncode:
-                raise RuntimeError(f"wrk failed: {out.stdout}{out.stderr}")
-            line = next(x for x in out.stdout.splitlines() if x.startswith("BENCH "))
-            stats = json.loads(line[len("BENCH ") :])
-            time.sleep(0.5)  # let requests wrk gave up on at the end finish
-            cpu = tree_cpu_seconds(server.pid) - cpu_before
-            after = run_python(COUNT, env, str(info["thread"]))
-            locked = log_path.read_bytes().count(b"database is locked") - locked_before
-            accepted = stats["statuses"].get("303", 0)
-            created = after["total"] - before["total"]
-            seconds = stats["duration_us"] / 1e6
-            results.append(
-                {
-                    "db": name,
-                    "run": run + 1,
-                    "req_s": stats["requests"] / seconds,
-                    "accepted_s": accepted / seconds,
-                    "p50_ms": stats["p50_us"] / 1000,
-                    "p99_ms": stats["p99_us"] / 1000,
-                    "max_ms": stats["max_us"] / 1000,
-                    "accepted": accepted,
-                    "created": created,
-                    "approved": after["approved"] - before["approved"],
-                    "missing": max(0, accepted - created),
-                    "other": {k: v for k, v in stats["statuses"].items() if k != "303"},
-                    "socket_errors": stats["connect_errors"]
-                    + stats["read_errors"]
-                    + stats["write_errors"]
-                    + stats["timeouts"],
-                    "locked": locked,
-                    "cpu_ms": cpu * 1000 / max(stats["requests"], 1),
-                }
-            )
-            print_row(results[-1])
+        with srv.Processes() as procs:
+            server = procs.start_app(name, env, log=log_path, workers=args.workers)
+            srv.wait_for(server)
+            form_token, csrf, cookie = session_tokens(server.url, info["thread"])
+            # The form token must be older than COMMENTS_FORM_MIN_SECONDS; it is not single-use,
+            # so one token serves the whole run (as one open page serves a reader's comments).
+            time.sleep(float(env.get("COMMENTS_FORM_MIN_SECONDS", 3)) + 0.5)
+            for run in range(args.runs):
+                before = srv.run_python(COUNT, env, str(info["thread"]))
+                locked_before = server.count_in_log("database is locked")
+                cpu_before = tree_cpu_seconds(server.process.pid)
+                wrk_env = dict(
+                    os.environ,
+                    BENCH_RUN=f"{os.getpid()}r{run}{name[0]}",
+                    BENCH_THREAD=str(info["thread"]),
+                    BENCH_FORM_TOKEN=urllib.parse.quote(form_token, safe=""),
+                    BENCH_CSRF=urllib.parse.quote(csrf, safe=""),
+                    BENCH_CSRF_COOKIE=cookie,
+                )
+                out = subprocess.run(  # noqa: S603
+                    ["wrk", f"-t{args.wrk_threads}", f"-c{args.connections}",
+                     f"-d{args.duration}s", "--timeout", "30s", "-s", str(lua_path), server.url],
+                    env=wrk_env, capture_output=True, text=True,
+                )  # fmt: skip
+                if out.returncode:
+                    raise RuntimeError(f"wrk failed: {out.stdout}{out.stderr}")
+                line = next(x for x in out.stdout.splitlines() if x.startswith("BENCH "))
+                stats = json.loads(line[len("BENCH ") :])
+                time.sleep(0.5)  # let requests wrk gave up on at the end finish
+                cpu = tree_cpu_seconds(server.process.pid) - cpu_before
+                after = srv.run_python(COUNT, env, str(info["thread"]))
+                locked = server.count_in_log("database is locked") - locked_before
+                accepted = stats["statuses"].get("303", 0)
+                created = after["total"] - before["total"]
+                seconds = stats["duration_us"] / 1e6
+                results.append(
+                    {
+                        "db": name,
+                        "run": run + 1,
+                        "req_s": stats["requests"] / seconds,
+                        "accepted_s": accepted / seconds,
+                        "p50_ms": stats["p50_us"] / 1000,
+                        "p99_ms": stats["p99_us"] / 1000,
+                        "max_ms": stats["max_us"] / 1000,
+                        "accepted": accepted,
+                        "created": created,
+                        "approved": after["approved"] - before["approved"],
+                        "missing": max(0, accepted - created),
+                        "other": {k: v for k, v in stats["statuses"].items() if k != "303"},
+                        "socket_errors": stats["connect_errors"]
+                        + stats["read_errors"]
+                        + stats["write_errors"]
+                        + stats["timeouts"],
+                        "locked": locked,
+                        "cpu_ms": cpu * 1000 / max(stats["requests"], 1),
+                    }
+                )
+                print_row(results[-1])
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
         if args.keep:
             print(f"  kept {var_dir} (server log: {log_path})")
         else:
@@ -341,23 +278,6 @@ def median_row(rows: list[dict]) -> dict:
     }
 
 
-def create_postgres(base_url: str) -> tuple[str, str]:
-    import psycopg
-
-    name = f"broadsheet_bench_{os.getpid()}"
-    with psycopg.connect(f"{base_url}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return name, f"{base_url}/{name}"
-
-
-def drop_postgres(base_url: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{base_url}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="sqlite")
@@ -390,12 +310,13 @@ def main() -> int:
             summary.append(median_row(rows))
             shutil.rmtree(path.parent, ignore_errors=True)
         if args.database in ("postgres", "both"):
-            name, url = create_postgres(args.postgres_url)
+            name = f"broadsheet_bench_{os.getpid()}"
+            url = srv.create_postgres(args.postgres_url, name)
             try:
                 rows = bench_database("postgres", url, args, lua_path)
                 summary.append(median_row(rows))
             finally:
-                drop_postgres(args.postgres_url, name)
+                srv.drop_postgres(args.postgres_url, name)
     finally:
         shutil.rmtree(lua_dir, ignore_errors=True)
     print("\nmedians (accepted, rows, missing and locked summed over the runs)")

@@ -68,20 +68,6 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379/12"  # 13 and 14 belong to the test suit
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432"
 ACCEPTED = "303"  # a stored comment: "see other" to it
 
-# WordPress's comment benchmark turned off its flood filter, moderation and notification mail
-# (anchors/wordpress/RESULTS.md); these are the same switches here. 0 turns a limit off.
-POST_DISCUSSION = {
-    "flood_seconds": 0,
-    "rate_per_minute_ip": 0,
-    "rate_per_hour_ip": 0,
-    "rate_per_minute_email": 0,
-    "rate_per_minute_account": 0,
-    "manual_approval": False,
-    "previously_approved": False,
-    "notify_on_post": False,
-    "notify_on_hold": False,
-    "notify_author": False,
-}
 PAGED_DISCUSSION = {"paginate": True, "per_page": PER_PAGE, "default_page": "first", "order": "asc"}
 
 # Recorded on this machine on 2026-11-26 (anchors/wordpress/RESULTS.md: WordPress 6.1.9, PHP
@@ -638,7 +624,7 @@ def run(args, opts: Options, procs: srv.Processes, work: Path, redis_url: str, p
                 "fixture": str(FIXTURE),
                 "collectstatic": False,
                 "big": 0,
-                "discussion": POST_DISCUSSION,
+                "discussion": srv.POST_DISCUSSION,
             },
         )
     print(
@@ -700,32 +686,23 @@ def run(args, opts: Options, procs: srv.Processes, work: Path, redis_url: str, p
     min_age = float(os.environ.get("COMMENTS_FORM_MIN_SECONDS", 3))
     print("starting servers…", flush=True)
     t0 = time.monotonic()
-    embedded = procs.start_app(
-        "embedded",
-        env_embedded,
-        port=embedded_port,
-        log=logs / "embedded.log",
-        workers=args.workers,
-    )
-    production = procs.start_app(
-        "production", env_production, log=logs / "production.log", workers=args.workers
-    )
-    uncached = procs.start_app(
-        "uncached",
-        env_uncached,
-        port=uncached_port,
-        log=logs / "uncached.log",
-        workers=args.workers,
-    )
-    pg_app = None
+    app_envs = {  # name: (environment, port; 0 for any)
+        "embedded": (env_embedded, embedded_port),
+        "production": (env_production, 0),
+        "uncached": (env_uncached, uncached_port),
+    }
     if not args.no_postgres:
         pg_port = srv.free_port()
         env_pg = {**pg_env, "BROADSHEET_BASE_URL": srv.base_url(pg_port)}
         if redis_url:
             env_pg["REDIS_URL"] = redis_url
-        pg_app = procs.start_app(
-            "postgres", env_pg, port=pg_port, log=logs / "postgres.log", workers=args.workers
-        )
+        app_envs["postgres"] = (env_pg, pg_port)
+    apps = {
+        name: procs.start_app(name, env, port=port, log=logs / f"{name}.log", workers=args.workers)
+        for name, (env, port) in app_envs.items()
+    }
+    embedded, production, uncached = apps["embedded"], apps["production"], apps["uncached"]
+    pg_app = apps.get("postgres")
     conf = srv.app_nginx_conf(
         env_production,
         directory=work / "nginx-production",
@@ -733,7 +710,7 @@ def run(args, opts: Options, procs: srv.Processes, work: Path, redis_url: str, p
         upstreams=[production.port],
         workers=args.nginx_workers,
     )
-    for app in filter(None, (embedded, production, uncached, pg_app)):
+    for app in apps.values():
         srv.wait_for(app)
     front = procs.start_nginx("nginx-production", conf, port=nginx_port)
     srv.wait_for(front, "/static/")  # 403/404: nginx is up
@@ -830,28 +807,19 @@ def run(args, opts: Options, procs: srv.Processes, work: Path, redis_url: str, p
     for n in range(opts.rounds):
         measure(rows["big"], opts, warm=n == 0)
 
-    # --- comment POSTs -------------------------------------------------------------------------
-    srv.run_python(DISCUSSION, env_embedded, json.dumps(POST_DISCUSSION))
-    measure_posts(
-        rows["post_sqlite"],
-        opts,
-        embedded,
-        database_url=sqlite_url,
-        thread=target["thread"],
-        min_age=min_age,
-    )
-    for server in (static, front, production, uncached, embedded):
-        procs.stop(server)  # the PostgreSQL row gets the machine to itself
+    # --- comment POSTs: SQLite, then PostgreSQL ------------------------------------------------
+    srv.run_python(DISCUSSION, env_embedded, json.dumps(srv.POST_DISCUSSION))
+    posts = [("post_sqlite", embedded, sqlite_url, target["thread"])]
     if pg_app is not None:
-        pg_target = content["postgres"]["post_target"]
+        pg_thread = content["postgres"]["post_target"]["thread"]
+        posts.append(("post_postgres", pg_app, pg_url, pg_thread))
+    for key, app, database_url, thread in posts:
         measure_posts(
-            rows["post_postgres"],
-            opts,
-            pg_app,
-            database_url=pg_url,
-            thread=pg_target["thread"],
-            min_age=min_age,
+            rows[key], opts, app, database_url=database_url, thread=thread, min_age=min_age
         )
+        for server in reversed(list(procs.servers)):
+            if server is not pg_app:
+                procs.stop(server)  # the PostgreSQL row gets the machine to itself
     procs.stop_all()
 
     print()
