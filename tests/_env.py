@@ -17,3 +17,8 @@ def suite_redis_db() -> int:
     base = int(os.environ.get("BROADSHEET_TEST_REDIS_DB", 13))
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     return base + (int(worker[2:]) if worker[2:].isdigit() else 0)
+
+
+def suite_on_postgresql() -> bool:
+    """Whether this run of the suite is its PostgreSQL run (``DATABASE_URL=postgres://…``)."""
+    return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))

@@ -15,6 +15,7 @@ from broadsheet.comments.antispam import issue_form_token
 from broadsheet.comments.conf import DiscussionSettings
 from broadsheet.comments.models import Comment, SpamStats, SpamToken
 from broadsheet.comments.services import moderate
+from tests._env import suite_on_postgresql
 
 POST = reverse("comments:post")
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "classifier_cv.py"
@@ -74,6 +75,10 @@ def test_cross_validation_on_the_youtube_corpus_has_precision_and_recall_above_9
     assert m["fpr"] <= 0.1, m
 
 
+@pytest.mark.skipif(
+    suite_on_postgresql(),
+    reason="runs in the SQLite run only: the bench makes its own SQLite database either way",
+)
 def test_the_stored_bench_never_writes_into_the_sites_database(tmp_path):
     """``--stored`` learns 1,956 comments: into a database of its own, whatever DATABASE_URL
     and BROADSHEET_VAR_DIR the shell has (here a live site's, which must stay untouched)."""

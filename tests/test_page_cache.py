@@ -444,3 +444,90 @@ def test_a_stamp_never_moves_back(tmp_path):
     os.utime(stamp, ns=(ahead, ahead))
     store.invalidate("page:1")
     assert os.stat(stamp).st_mtime_ns > ahead
+
+
+def test_deleting_a_held_comment_moves_its_shown_reply_up_on_the_page(
+    site, committed, comment_factory, user_factory
+):
+    from broadsheet.comments.services import moderate
+
+    seed = seed_thread()
+    shown = seed.comments.filter(status=Comment.Status.APPROVED, parent=None).first()
+    held = comment_factory(seed, parent=shown, status=Comment.Status.PENDING, text="Held.")
+    reply = comment_factory(seed, parent=held, text="A reply to a held comment.")
+    before = site.request(seed.url)
+    # Its parent is not shown, so the reply stands at the top level.
+    assert re.search(rf'id="comment-{reply.pk}" class="comment depth-1\b', before.text)
+    assert site.request(seed.url).cache == "hit"
+    with committed():
+        moderate(comment_ids=[held.pk], action="delete", moderator=user_factory(moderator=True))
+    after = site.request(seed.url)
+    assert after.cache == "stored"
+    assert re.search(rf'id="comment-{reply.pk}" class="comment depth-2\b', after.text)
+
+
+@pytest.fixture
+def image_on_the_seed_article(site, committed):
+    """An image in the seed article's body, as an editor puts it there (a Wagtail embed)."""
+    from wagtail.images import get_image_model
+    from wagtail.images.tests.utils import get_test_image_file
+
+    from broadsheet.publishing.models import ArticlePage
+
+    image = get_image_model().objects.create(title="Boat", file=get_test_image_file())
+    article = ArticlePage.objects.get(pk=seed_thread().page_id)
+    article.body = (
+        f'<embed embedtype="image" id="{image.pk}" format="left" alt="A boat at dawn"/>'
+        + article.body
+    )
+    with committed():
+        article.save_revision().publish()
+    return image, seed_thread().url
+
+
+def test_changing_an_image_clears_the_pages_that_show_it(
+    site, committed, image_on_the_seed_article, django_user_model
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import Client
+    from wagtail.images import get_image_model
+    from wagtail.images.tests.utils import get_test_image_file
+
+    image, url = image_on_the_seed_article
+    first = site.request(url)
+    old_src = re.search(r'<img[^>]*alt="A boat at dawn"[^>]*src="([^"]+)"', first.text)
+    old_src = old_src or re.search(r'<img[^>]*src="([^"]+)"[^>]*alt="A boat at dawn"', first.text)
+    assert old_src, "the image is on the page"
+    assert site.request(url).cache == "hit"
+
+    with committed():  # a new upload is on no page: nothing is cleared
+        get_image_model().objects.create(title="Unused", file=get_test_image_file())
+    assert site.request(url).cache == "hit"
+
+    editor = Client()
+    editor.force_login(
+        django_user_model.objects.create_superuser("chief", "chief@example.org", "correct horse 42")
+    )
+    with committed():  # the editor replaces the file in the admin: the old renditions go
+        response = editor.post(
+            f"/admin/images/{image.pk}/",
+            {
+                "title": "Boat",
+                "file": SimpleUploadedFile(
+                    "boat-2.png", get_test_image_file(colour="red").file.getvalue(), "image/png"
+                ),
+                "collection": image.collection_id,
+                "tags": "",
+            },
+        )
+    assert response.status_code == 302, response.context["form"].errors
+    fresh = site.request(url)
+    assert fresh.cache == "stored"
+    assert old_src.group(1) not in fresh.text
+
+    assert site.request(url).cache == "hit"
+    with committed():
+        image.delete()
+    gone = site.request(url)
+    assert gone.cache == "stored"
+    assert "A boat at dawn" not in gone.text

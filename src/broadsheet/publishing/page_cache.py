@@ -9,7 +9,8 @@ and everything routed through it (sections, tags, authors, date archives) and th
 - a page published, unpublished, moved, renamed or deleted: that page, the listings, and
   the pages linking to it as original or translation;
 - the navigation (sections), people, tags, sites and any site setting (Settings →
-  Discussion): every page, since every page shows them or follows them.
+  Discussion): every page, since every page shows them or follows them;
+- an image or document changed or deleted: every page (nothing records which pages show it).
 
 Invalidation runs after the transaction commits, so a reader never gets a page rendered from
 the state before it; a render that began earlier is not stored (see core/pagecache.py).
@@ -27,6 +28,8 @@ from django.utils import timezone
 from taggit.models import Tag
 from wagtail import hooks
 from wagtail.contrib.settings.models import BaseSiteSetting
+from wagtail.documents import get_document_model
+from wagtail.images import get_image_model
 from wagtail.models import Page, PageViewRestriction, Site
 from wagtail.signals import page_published, page_slug_changed, page_unpublished, post_page_move
 
@@ -125,8 +128,18 @@ def _comment_changed(sender: type, instance: Comment, **kwargs: Any) -> None:
 
 
 def _comment_deleted(sender: type, instance: Comment, **kwargs: Any) -> None:
-    instance._was_shown = instance.status == Comment.Status.APPROVED
+    # Whatever its status: deleting a held or spam comment moves its replies up to the nearest
+    # surviving ancestor (services._delete_keeping_replies, with a bulk update that sends no
+    # signal), and approved replies then show in another place. Deletions are rare.
+    instance._was_shown = True
     _comment_changed(sender, instance)
+
+
+def _media_changed(sender: type, instance: Any, created: bool = False, **kwargs: Any) -> None:
+    # A replaced file, a new title or alt text, a deleted image or document: any page may show
+    # it, and nothing records which (rich text holds ids). A new upload is on no page yet.
+    if not created and not kwargs.get("raw"):
+        _clear_after_commit()
 
 
 def _thread_changed(sender: type, instance: Thread, **kwargs: Any) -> None:
@@ -177,6 +190,9 @@ def connect() -> None:
     for model in (Section, Person, Tag, Site):
         post_save.connect(_clear_after_commit, sender=model, dispatch_uid=f"pagecache-{model}")
         post_delete.connect(_clear_after_commit, sender=model, dispatch_uid=f"pagecache-d{model}")
+    for model in (get_image_model(), get_document_model()):
+        post_save.connect(_media_changed, sender=model, dispatch_uid=f"pagecache-m{model}")
+        post_delete.connect(_media_changed, sender=model, dispatch_uid=f"pagecache-md{model}")
     for model in _site_settings():
         post_save.connect(_clear_after_commit, sender=model, dispatch_uid=f"pagecache-{model}")
 
