@@ -166,6 +166,56 @@ def user_factory(db):
     return make
 
 
+# --- Wagtail pages: a home page as the default site's root, articles published under it ----
+
+
+@pytest.fixture
+def home(db):
+    """A home page of our own, the default site's root (for ``testserver``)."""
+    from wagtail.models import Page, Site
+
+    from broadsheet.publishing.models import HomePage
+
+    home = HomePage(title="The Broadsheet", slug="broadsheet-home")
+    Page.get_first_root_node().add_child(instance=home)
+    Site.objects.update_or_create(
+        is_default_site=True,
+        defaults={"hostname": "testserver", "port": 80, "root_page": home},
+    )
+    return home
+
+
+@pytest.fixture
+def article_factory(home):
+    """Publish an article as Wagtail's publishing does (a revision, then publish), under the
+    home page unless ``parent`` is given; any field may be given. Returns it as stored."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from broadsheet.publishing.models import ArticleAuthor, ArticlePage
+
+    counter = iter(range(1, 10_000))
+
+    def make(*, parent=None, date=None, authors=(), **fields):
+        n = next(counter)
+        fields = {
+            "title": f"Statement number {n}",
+            "slug": f"statement-{n}",
+            "body": f"<p>Body {n}.</p>",
+            **fields,
+        }
+        article = ArticlePage(date=date or timezone.now() - timedelta(days=1), live=False, **fields)
+        article.article_authors = [
+            ArticleAuthor(person=p, sort_order=i) for i, p in enumerate(authors)
+        ]
+        (parent or home).add_child(instance=article)
+        article.save_revision().publish()
+        return ArticlePage.objects.get(pk=article.pk)
+
+    return make
+
+
 @pytest.fixture
 def comment_data():
     """A valid guest submission; override any field."""
@@ -181,6 +231,29 @@ def comment_data():
         }
         data.update(overrides)
         return data
+
+    return make
+
+
+# --- real processes on a SQLite file of their own (tests/appserver.py) ---------------------
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_env(tmp_path_factory):
+    """``make(var_dir, **env)`` puts a freshly migrated SQLite database in ``var_dir`` and
+    returns the environment for Broadsheet processes on it. ``migrate`` (many seconds) runs
+    once a session, at the first call; every var directory gets a copy of what it made."""
+    import functools
+
+    from tests.appserver import SQLITE_FILE, copy_sqlite, migrate_sqlite, sqlite_env
+
+    @functools.cache
+    def migrated():
+        return migrate_sqlite(tmp_path_factory.mktemp("migrated"))
+
+    def make(var_dir, **env):
+        copy_sqlite(migrated(), var_dir / SQLITE_FILE)
+        return sqlite_env(var_dir, **env)
 
     return make
 

@@ -5,7 +5,6 @@ replies, page 1 the oldest, the default page at the article's own address, the o
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -13,26 +12,13 @@ from django.http import HttpResponse
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
-from wagtail.models import Page, Site
+from wagtail.models import Site
 
 from broadsheet.comments.models import Comment, Thread
 from broadsheet.publishing.discussion import DiscussionSettings
-from broadsheet.publishing.models import ArticlePage, HomePage, StandardPage
+from broadsheet.publishing.models import ArticlePage, StandardPage
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def home(db) -> HomePage:
-    root = Page.get_first_root_node()
-    home = HomePage(title="The Broadsheet", slug="broadsheet-home")
-    root.add_child(instance=home)
-    Site.objects.update_or_create(
-        is_default_site=True,
-        defaults={"hostname": "testserver", "port": 80, "root_page": home},
-    )
-    return home
 
 
 @pytest.fixture
@@ -46,17 +32,8 @@ def configure(home):
 
 
 @pytest.fixture
-def article(home) -> ArticlePage:
-    page = ArticlePage(
-        title="On the comment pages",
-        slug="comment-pages",
-        body="<p>Body.</p>",
-        date=timezone.now() - timedelta(days=1),
-        live=False,
-    )
-    home.add_child(instance=page)
-    page.save_revision().publish()
-    return ArticlePage.objects.get(pk=page.pk)
+def article(article_factory) -> ArticlePage:
+    return article_factory(title="On the comment pages", slug="comment-pages")
 
 
 @pytest.fixture

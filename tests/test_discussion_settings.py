@@ -20,26 +20,14 @@ from broadsheet.publishing.discussion import (
     author_emails_for_thread,
     settings_for_thread,
 )
-from broadsheet.publishing.models import ArticleAuthor, ArticlePage, HomePage, Person
+from broadsheet.publishing.models import HomePage, Person
 
 pytestmark = pytest.mark.django_db
 
 POST = reverse("comments:post")
 
 
-# --- a publication of our own: two sites, articles made through Wagtail's publishing ---------
-
-
-@pytest.fixture
-def home(db) -> HomePage:
-    root = Page.get_first_root_node()
-    home = HomePage(title="The Broadsheet", slug="broadsheet-home")
-    root.add_child(instance=home)
-    Site.objects.update_or_create(
-        is_default_site=True,
-        defaults={"hostname": "testserver", "port": 80, "root_page": home},
-    )
-    return home
+# --- a publication of our own: two sites (conftest's home page and ``other_home``) -----------
 
 
 @pytest.fixture
@@ -49,30 +37,6 @@ def other_home(home) -> HomePage:
     root.add_child(instance=other)
     Site.objects.create(hostname="other.test", port=80, root_page=other, site_name="Other")
     return other
-
-
-@pytest.fixture
-def article_factory(home):
-    counter = iter(range(1, 10_000))
-
-    def make(*, parent=None, date=None, authors=(), **fields) -> ArticlePage:
-        n = next(counter)
-        article = ArticlePage(
-            title=f"Statement number {n}",
-            slug=f"statement-{n}",
-            body=f"<p>Body {n}.</p>",
-            date=date or timezone.now() - timedelta(days=1),
-            live=False,
-            **fields,
-        )
-        article.article_authors = [
-            ArticleAuthor(person=p, sort_order=i) for i, p in enumerate(authors)
-        ]
-        (parent or home).add_child(instance=article)
-        article.save_revision().publish()
-        return ArticlePage.objects.get(pk=article.pk)
-
-    return make
 
 
 @pytest.fixture

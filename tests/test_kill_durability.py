@@ -23,32 +23,13 @@ import httpx
 import pytest
 from django.db import connection
 
-from tests.appserver import (
-    OPEN_LIMITS,
-    AppServer,
-    Commenter,
-    database_url,
-    prepare_site,
-    server_env,
-)
+from tests.appserver import OPEN_LIMITS, Commenter, prepare_site, server_on_test_database
 
 WRITERS = 4
 ROUNDS = 2  # kills: the workers (granian starts new ones), then the whole server
 BETWEEN_KILLS = 1.5  # seconds of posting before each kill
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
-
-
-def wait_until_answering(server: AppServer, timeout: float = 30) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        try:
-            if httpx.get(server.base + "/healthz", timeout=2).status_code == 200:
-                return time.monotonic() - started
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"the app server did not come back within {timeout:.0f} s")
 
 
 def test_acknowledged_comments_survive_kill_9_of_workers_and_server(tmp_path, user_factory):
@@ -59,13 +40,9 @@ def test_acknowledged_comments_survive_kill_9_of_workers_and_server(tmp_path, us
         base_url="http://127.0.0.1:8000", **{**OPEN_LIMITS, "manual_approval": True}
     )
     db_file = connection.settings_dict["NAME"]
-    env = server_env(
-        tmp_path,
-        DATABASE_URL=database_url(connection.settings_dict),
-        GRANIAN_RESPAWN_FAILED_WORKERS="1",
-        GRANIAN_RESPAWN_INTERVAL="0.2",
-    )
-    server = AppServer(env, tmp_path / "server.log", workers=1, threads=4).start()
+    server = server_on_test_database(
+        tmp_path, GRANIAN_RESPAWN_FAILED_WORKERS="1", GRANIAN_RESPAWN_INTERVAL="0.2"
+    ).start()
     acknowledged: list[str] = []
     outcomes: list[object] = []
     stop = threading.Event()
@@ -106,7 +83,7 @@ def test_acknowledged_comments_survive_kill_9_of_workers_and_server(tmp_path, us
                 server.kill9()
                 server.start(timeout=60)
                 kills.append("server")
-            comebacks.append(wait_until_answering(server))
+            comebacks.append(server.wait_until_up(timeout=30))
         time.sleep(BETWEEN_KILLS)
     finally:
         stop.set()

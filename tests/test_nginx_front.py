@@ -5,20 +5,21 @@ personal or unsafe reaches the app; an approval through the app is what nginx se
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import signal
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.test_rate_limits_redis import free_port, wait_until_up
-
-ROOT = Path(__file__).resolve().parent.parent
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+from tests._env import suite_on_postgresql
+from tests.appserver import (
+    BROADSHEET,
+    ROOT,
+    AppServer,
+    Nginx,
+    django_shell,
+    free_port,
+    require_nginx,
+)
 
 SETUP = """
 from broadsheet.comments.models import Thread
@@ -41,78 +42,34 @@ comment.save()
 """
 
 
-def manage(env, code: str) -> str:
-    return subprocess.run(
-        [sys.executable, "-m", "django", "shell", "-c", code],
-        env=env,
-        check=True,
-        timeout=120,
-        capture_output=True,
-    ).stdout.decode()
-
-
 @pytest.fixture(scope="module")
-def front(tmp_path_factory):
-    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+def front(tmp_path_factory, migrated_sqlite_env):
+    if suite_on_postgresql():
         # It runs its own SQLite app: once per CI run is enough (the PostgreSQL run has the
         # two-app scale-out tests, tests/test_scale_out.py).
         pytest.skip("runs in the SQLite run of the suite")
-    if not os.path.exists(NGINX):
-        if os.environ.get("BROADSHEET_REQUIRE_NGINX"):
-            pytest.fail("nginx is not installed (apt-get install nginx-light)")
-        pytest.skip("nginx is not installed (apt-get install nginx-light)")
+    require_nginx()
     var = tmp_path_factory.mktemp("front")
-    app_port, front_port = free_port(), free_port()
+    front_port = free_port()
     base = f"http://127.0.0.1:{front_port}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "broadsheet.config.settings",
-        "BROADSHEET_VAR_DIR": str(var),
-        "BROADSHEET_BASE_URL": base,
-        "BROADSHEET_PLAIN_STATIC": "1",
-        "REDIS_URL": "",
-        "LOG_LEVEL": "ERROR",
-        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
-        "PYTHONPATH": str(ROOT / "src"),
-    }
-    env.pop("DATABASE_URL", None)
-    subprocess.run(
-        [sys.executable, "-m", "django", "migrate", "--noinput", "-v0"],
-        env=env,
-        check=True,
-        timeout=300,
-    )
+    env = migrated_sqlite_env(var, BROADSHEET_BASE_URL=base, LOG_LEVEL="ERROR")
     seed_id, seed_url, other_url = re.search(
-        r"SEED (\d+) (\S+) OTHER (\S+)", manage(env, SETUP)
+        r"SEED (\d+) (\S+) OTHER (\S+)", django_shell(env, SETUP)
     ).groups()
-    conf_dir = var / "nginx"
-    conf_dir.mkdir()
-    broadsheet = str(Path(sys.executable).with_name("broadsheet"))
-    conf = subprocess.run(
-        [broadsheet, "nginx-config", "--listen", f"127.0.0.1:{front_port}",
-         "--upstream", f"127.0.0.1:{app_port}", "--standalone", str(conf_dir)],
-        env=env, check=True, timeout=60, capture_output=True,
-    ).stdout  # fmt: skip
-    (conf_dir / "nginx.conf").write_bytes(conf)
-    processes = [
-        subprocess.Popen(
-            [broadsheet, "serve", "--port", str(app_port), "--workers", "1",
-             "--no-collectstatic"],
-            env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-            stderr=(var / "app.log").open("w"),
-        ),
-        subprocess.Popen(
-            [NGINX, "-c", str(conf_dir / "nginx.conf"), "-p", str(conf_dir)],
-            start_new_session=True, stdout=subprocess.DEVNULL,
-            stderr=(var / "nginx.log").open("w"),
-        ),
-    ]  # fmt: skip
+    app = AppServer(env, var / "app.log")
+    nginx = None
     try:
-        wait_until_up(f"http://127.0.0.1:{app_port}/healthz")
-        wait_until_up(f"{base}/healthz")
+        nginx = Nginx(
+            env,
+            var / "nginx",
+            listen=f"127.0.0.1:{front_port}",
+            upstreams=[f"127.0.0.1:{app.port}"],
+        )
+        app.start()
+        nginx.wait_until_up(base)
         yield {
             "base": base,
-            "app": f"http://127.0.0.1:{app_port}",
+            "app": app.base,
             "seed": int(seed_id),
             "seed_url": seed_url,
             "other_url": other_url,
@@ -120,14 +77,9 @@ def front(tmp_path_factory):
             "var": var,
         }
     finally:
-        for process in processes:
-            os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        if nginx is not None:
+            nginx.stop()
+        app.stop()
 
 
 def get(url, **kwargs):
@@ -183,7 +135,9 @@ def test_a_comment_approved_through_the_app_is_what_nginx_serves_next(front):
     for url in (seed_url, other_url, front["base"] + "/"):
         get(url)
         assert served_by_nginx(get(url))
-    manage(front["env"], APPROVE.format(thread=front["seed"], text="Greetings back from Newark."))
+    django_shell(
+        front["env"], APPROVE.format(thread=front["seed"], text="Greetings back from Newark.")
+    )
     fresh = get(seed_url)
     assert not served_by_nginx(fresh)
     assert "Greetings back from Newark." in fresh.text
@@ -214,9 +168,8 @@ def test_the_shipped_example_configuration_is_what_the_command_writes(front):
         "BROADSHEET_PAGE_CACHE_DIR": "/srv/broadsheet/var/pagecache",
         "BROADSHEET_PLAIN_STATIC": "",  # nothing is created under /srv
     }
-    broadsheet = str(Path(sys.executable).with_name("broadsheet"))
     written = subprocess.run(
-        [broadsheet, "nginx-config", "--upstream", "127.0.0.1:8001",
+        [BROADSHEET, "nginx-config", "--upstream", "127.0.0.1:8001",
          "--upstream", "127.0.0.1:8002"],
         env=env, check=True, timeout=60, capture_output=True,
     ).stdout.decode()  # fmt: skip

@@ -8,45 +8,25 @@ haproxy is not installed here, so the client alternates between the two servers 
 load balancer's only job in the catalogue's set-up).
 """
 
-import os
 import re
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from tests._env import suite_redis_db
+from tests.appserver import SQLITE_FILE, AppServer, django_shell, suite_redis
 
 # This suite's own database, the only one it flushes (CI runs two suites side by side, each
 # with its own).
 REDIS_DB = suite_redis_db()
 REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 POSTS = 100
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def redis_db():
-    redis = pytest.importorskip("redis")
-    client = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError:
-        message = "Redis is not running on 127.0.0.1:6379"
-        if os.environ.get("BROADSHEET_REQUIRE_REDIS"):
-            pytest.fail(message)
-        pytest.skip(message)
+    client = suite_redis()
     client.flushdb()
     yield client
     client.flushdb()
@@ -66,68 +46,27 @@ print("THREAD", thread.pk, "LIMIT", DiscussionSettings.objects.get().rate_per_mi
 
 
 @pytest.fixture
-def two_servers(request, tmp_path, redis_db):
+def two_servers(request, tmp_path, redis_db, migrated_sqlite_env):
     shared = getattr(request, "param", "redis") == "redis"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "broadsheet.config.settings",
-        "BROADSHEET_VAR_DIR": str(tmp_path),
-        "REDIS_URL": REDIS_URL if shared else "",
-        "BROADSHEET_TRUSTED_PROXIES": "",
-        "BROADSHEET_PLAIN_STATIC": "1",
-        "DEBUG": "0",
-        "LOG_LEVEL": "ERROR",
-        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
-        "PYTHONPATH": str(ROOT / "src"),
-    }
-    env.pop("DATABASE_URL", None)
-    django = [sys.executable, "-m", "django"]
-    subprocess.run([*django, "migrate", "--noinput", "-v0"], env=env, check=True, timeout=300)
-    out = subprocess.run(
-        [*django, "shell", "-c", SETUP], env=env, check=True, timeout=120, capture_output=True
-    ).stdout.decode()
+    env = migrated_sqlite_env(
+        tmp_path,
+        REDIS_URL=REDIS_URL if shared else "",
+        BROADSHEET_TRUSTED_PROXIES="",
+        DEBUG="0",
+        LOG_LEVEL="ERROR",
+    )
+    out = django_shell(env, SETUP)
     thread_id, limit = map(int, re.search(r"THREAD (\d+) LIMIT (\d+)", out).groups())
-    servers, ports = [], [free_port(), free_port()]
-    broadsheet = str(Path(sys.executable).with_name("broadsheet"))
+    servers = [AppServer(env, tmp_path / f"server-{n}.log") for n in (1, 2)]
     try:
-        for port in ports:
-            servers.append(
-                subprocess.Popen(
-                    [broadsheet, "serve", "--port", str(port), "--workers", "1",
-                     "--no-collectstatic"],
-                    env=env,
-                    start_new_session=True,
-                    stdout=subprocess.DEVNULL,
-                    stderr=(tmp_path / f"server-{port}.log").open("w"),
-                )
-            )  # fmt: skip
-        bases = [f"http://127.0.0.1:{port}" for port in ports]
-        for base in bases:
-            wait_until_up(f"{base}/comments/session/?thread={thread_id}")
-        yield bases, thread_id, limit, tmp_path / "broadsheet.sqlite3"
+        for server in servers:
+            server.launch()
+        for server in servers:
+            server.wait_until_up(f"/comments/session/?thread={thread_id}")
+        yield [server.base for server in servers], thread_id, limit, tmp_path / SQLITE_FILE
     finally:
         for server in servers:
-            os.killpg(server.pid, signal.SIGTERM)
-        for server in servers:
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=10)
-
-
-def wait_until_up(url: str) -> None:
-    import httpx
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"the app server did not answer {url} within 60 s")
+            server.stop()
 
 
 def hammer(bases, thread_id):

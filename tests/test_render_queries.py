@@ -4,54 +4,23 @@ number, and each comment's HTML made once, when it is saved, by the one comment 
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from bs4 import BeautifulSoup
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from wagtail.models import Page, Site
+from wagtail.models import Site
 
 from broadsheet.comments import services
 from broadsheet.comments.models import Comment, Thread
 from broadsheet.core import html as html_policy
 from broadsheet.publishing.discussion import DiscussionSettings
-from broadsheet.publishing.models import ArticlePage, HomePage
+from broadsheet.publishing.models import ArticlePage
 
 pytestmark = pytest.mark.django_db
 
 SCRIPT = "<script>alert('x')</script>"
-
-
-@pytest.fixture
-def home(db) -> HomePage:
-    root = Page.get_first_root_node()
-    home = HomePage(title="The Broadsheet", slug="broadsheet-home")
-    root.add_child(instance=home)
-    Site.objects.update_or_create(
-        is_default_site=True,
-        defaults={"hostname": "testserver", "port": 80, "root_page": home},
-    )
-    return home
-
-
-@pytest.fixture
-def article_factory(home):
-    def make(slug: str) -> ArticlePage:
-        page = ArticlePage(
-            title=f"Article {slug}",
-            slug=slug,
-            body="<p>Body.</p>",
-            date=timezone.now() - timedelta(days=1),
-            live=False,
-        )
-        home.add_child(instance=page)
-        page.save_revision().publish()
-        return ArticlePage.objects.get(pk=page.pk)
-
-    return make
 
 
 def thread_of(article: ArticlePage) -> Thread:
@@ -83,7 +52,7 @@ def test_article_page_queries_do_not_grow_with_its_comments(
         site=Site.objects.get(is_default_site=True),
         defaults={"paginate": paginate, "per_page": 50, "default_page": "first"},
     )
-    few, many = article_factory("few"), article_factory("many")
+    few, many = article_factory(slug="few"), article_factory(slug="many")
     add_comments(thread_of(few), 10, comment_factory)
     add_comments(thread_of(many), 200, comment_factory)
 
@@ -105,7 +74,7 @@ def test_comment_html_is_made_on_save_by_the_comment_policy(thread_factory, comm
 
 
 def test_the_page_shows_the_stored_html(article_factory, comment_factory):
-    article = article_factory("stored")
+    article = article_factory(slug="stored")
     comment = comment_factory(thread_of(article), text="Typed words.")
     # What the policy made when it was saved is what the page shows: not made again per view.
     Comment.objects.filter(pk=comment.pk).update(text_html="<p>Made when <em>saved</em>.</p>")
@@ -117,7 +86,7 @@ def test_the_page_shows_the_stored_html(article_factory, comment_factory):
 
 
 def test_a_script_in_a_comment_never_reaches_the_page(article_factory, comment_factory):
-    article = article_factory("script")
+    article = article_factory(slug="script")
     comment_factory(
         thread_of(article),
         text=f"{SCRIPT}<img src=x onerror=alert(1)><a href='javascript:alert(2)'>link</a>",
@@ -136,7 +105,7 @@ def test_a_script_in_a_comment_never_reaches_the_page(article_factory, comment_f
 
 
 def test_html_stored_by_another_policy_is_never_shown(article_factory, comment_factory):
-    article = article_factory("stale")
+    article = article_factory(slug="stale")
     comment = comment_factory(thread_of(article), text="Plain words.")
     # As if a looser policy had made it: the stamp says so, so the text is rendered again.
     Comment.objects.filter(pk=comment.pk).update(text_html=SCRIPT, text_html_policy="older")

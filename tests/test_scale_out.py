@@ -30,36 +30,36 @@ import json
 import os
 import re
 import secrets
-import shutil
-import signal
 import subprocess
 import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from bs4 import BeautifulSoup
 
-from tests._env import suite_redis_db
-from tests.appserver import BROADSHEET, AppServer, database_url, free_port, server_env
+from tests._env import suite_on_postgresql, suite_redis_db
+from tests.appserver import (
+    AppServer,
+    Nginx,
+    database_url,
+    free_port,
+    require_nginx,
+    server_env,
+    suite_redis,
+)
 
 REDIS_DB = suite_redis_db()
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 EDITOR_PASSWORD = secrets.token_urlsafe(16)
-
-
-def _suite_on_postgresql() -> bool:
-    return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
 
 
 pytestmark = [
     pytest.mark.skipif(
-        not _suite_on_postgresql(),
+        not suite_on_postgresql(),
         reason="runs in the PostgreSQL run of the suite (DATABASE_URL=postgres://…)",
     ),
     # pytest-django runs tests that use the database without ``transaction=True`` before any
@@ -67,13 +67,6 @@ pytestmark = [
     # database still holds exactly what the migrations made (root page, site, locale).
     pytest.mark.django_db,
 ]
-
-
-def _unavailable(message: str, *required_by: str) -> None:
-    """Skip, or fail in CI (which sets the variables that require the service)."""
-    if any(os.environ.get(name) for name in ("BROADSHEET_REQUIRE_REDIS", *required_by)):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 # --- the set-up: a database copy, two app servers, nginx in front ---------------------------
@@ -123,6 +116,46 @@ class Cluster:
         server passes it on: so the page cache's rules are the same whichever base is asked."""
         return httpx.get(base + (path or self.path), headers={"Host": self.host}, timeout=10)
 
+    def first_reads(self, wanted: str, *, since: float, reads=None) -> dict:
+        """The first read through each of ``reads`` (label, base, path; by default the article
+        through every server) after an action at ``since``: whether it shows ``wanted``, its
+        ``X-Page-Cache``, and how many ms after the action it came."""
+        seen = {}
+        for label, base, path in reads or (
+            ("front", self.front, None),
+            ("A", self.a, None),
+            ("B", self.b, None),
+        ):
+            response = self.read(base, path)
+            seen[label] = (
+                wanted in response.text,
+                response.headers.get("X-Page-Cache"),
+                round((time.monotonic() - since) * 1000),
+            )
+        return seen
+
+    def post_comment(self, client: httpx.Client, base: str, text: str, **guest: str) -> None:
+        """Post ``text`` through ``base`` as the page's script does: the form's personal parts,
+        then the form. A guest gives author, email and url; without them, the poster is the
+        user signed in on ``client``."""
+        session = client.get(f"{base}/comments/session/", params={"thread": self.thread_id}).json()
+        if not guest:
+            assert session["user"] is not None, f"the signed-in session is not known on {base}"
+        posted = client.post(
+            f"{base}/comments/post/",
+            data={
+                "csrfmiddlewaretoken": session["csrf_token"],
+                "form_token": session["form_token"],
+                "submission_key": session["submission_key"],
+                "thread": self.thread_id,
+                "comment_parent": 0,
+                **guest,
+                "website2": "",
+                "comment": text,
+            },
+        )
+        assert posted.status_code == 303, posted.text[:2000]
+
 
 def _admin_db(settings_dict: dict):
     import psycopg
@@ -167,67 +200,10 @@ def _drop_database(settings_dict: dict, name: str) -> None:
         db.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def _redis_db():
-    redis = pytest.importorskip("redis")
-    client = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError:
-        client.close()
-        _unavailable("Redis is not running on 127.0.0.1:6379")
-    return client
-
-
-class Nginx:
-    def __init__(self, env: dict[str, str], folder: Path, *, listen: str, upstreams: list[str]):
-        folder.mkdir()
-        config = subprocess.run(
-            [BROADSHEET, "nginx-config", "--listen", listen, "--workers", "1",
-             "--standalone", str(folder), *(f"--upstream={u}" for u in upstreams)],
-            env=env, timeout=60, capture_output=True,
-        )  # fmt: skip
-        if config.returncode:
-            pytest.fail(f"broadsheet nginx-config failed: {config.stderr.decode()[-3000:]}")
-        (folder / "nginx.conf").write_bytes(config.stdout)
-        self.folder = folder
-        self.process = subprocess.Popen(
-            [NGINX, "-c", str(folder / "nginx.conf"), "-p", str(folder)],
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=(folder / "stderr.log").open("w"),
-        )
-
-    def wait_until_up(self, base: str, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"nginx exited; see {self.folder}/stderr.log and error.log")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        pytest.fail(f"nginx did not answer {base}/healthz within {timeout:.0f} s")
-
-    def stop(self) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=10)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def cluster(django_db_setup, django_db_blocker, tmp_path_factory):
-    if not Path(NGINX).exists():
-        _unavailable(
-            "nginx is not installed (apt-get install nginx-light)", "BROADSHEET_REQUIRE_NGINX"
-        )
-    redis_client = _redis_db()
+    require_nginx()
+    redis_client = suite_redis()
     from django.db import connection, connections
 
     with django_db_blocker.unblock():
@@ -267,7 +243,12 @@ def cluster(django_db_setup, django_db_blocker, tmp_path_factory):
             )  # fmt: skip
             starting = [pool.submit(server.start) for server in servers]
             making_nginx = pool.submit(
-                Nginx, env, folder / "nginx", listen=f"127.0.0.1:{front_port}", upstreams=upstreams
+                Nginx,
+                env,
+                folder / "nginx",
+                listen=f"127.0.0.1:{front_port}",
+                upstreams=upstreams,
+                workers=1,
             )
             made = loading.result()
             for future in starting:
@@ -390,25 +371,7 @@ def test_comment_approved_through_one_server_is_shown_by_every_server_at_once(cl
     email = f"guest-{marker}@example.org"
     text = f"Greetings from the second app server, check {marker}."
     with httpx.Client(timeout=10, follow_redirects=False) as guest:
-        session = guest.get(
-            f"{cluster.a}/comments/session/", params={"thread": cluster.thread_id}
-        ).json()
-        posted = guest.post(
-            f"{cluster.a}/comments/post/",
-            data={
-                "csrfmiddlewaretoken": session["csrf_token"],
-                "form_token": session["form_token"],
-                "submission_key": session["submission_key"],
-                "thread": cluster.thread_id,
-                "comment_parent": 0,
-                "author": "Guest Reader",
-                "email": email,
-                "url": "",
-                "website2": "",
-                "comment": text,
-            },
-        )
-    assert posted.status_code == 303, posted.text[:2000]
+        cluster.post_comment(guest, cluster.a, text, author="Guest Reader", email=email, url="")
     # Held (a first comment from this address): no shared page shows it yet.
     for base in (cluster.front, cluster.a, cluster.b):
         assert marker not in cluster.read(base).text
@@ -431,14 +394,7 @@ def test_comment_approved_through_one_server_is_shown_by_every_server_at_once(cl
     approved_at = time.monotonic()
 
     # The very next read, whichever way it comes in, shows it: staleness 0 s.
-    seen = {}
-    for label, base in (("front", cluster.front), ("A", cluster.a), ("B", cluster.b)):
-        response = cluster.read(base)
-        seen[label] = (
-            marker in response.text,
-            response.headers.get("X-Page-Cache"),
-            round((time.monotonic() - approved_at) * 1000),
-        )
+    seen = cluster.first_reads(marker, since=approved_at)
     print(f"\nL01 first reads after approval (shown, X-Page-Cache, ms after approval): {seen}")
     assert all(shown for shown, _cache, _ms in seen.values()), seen
     again = cluster.read(cluster.front)
@@ -451,51 +407,12 @@ def test_comment_posted_through_one_server_is_shown_by_every_server_at_once(clus
     for base in (cluster.front, cluster.front, cluster.a):
         cluster.read(base)  # the page is in the cache before the comment
     marker = uuid.uuid4().hex
-    session = editor.get(
-        f"{cluster.b}/comments/session/", params={"thread": cluster.thread_id}
-    ).json()
-    assert session["user"] is not None, "the session started on A is not known on B"
-    posted = editor.post(
-        f"{cluster.b}/comments/post/",
-        data={
-            "csrfmiddlewaretoken": session["csrf_token"],
-            "form_token": session["form_token"],
-            "submission_key": session["submission_key"],
-            "thread": cluster.thread_id,
-            "comment_parent": 0,
-            "website2": "",
-            "comment": f"An editor's note through the other server, check {marker}.",
-        },
-    )
-    assert posted.status_code == 303, posted.text[:2000]
+    text = f"An editor's note through the other server, check {marker}."
+    cluster.post_comment(editor, cluster.b, text)  # the session started on A is known on B
     posted_at = time.monotonic()
-    seen = {}
-    for label, base in (("front", cluster.front), ("A", cluster.a), ("B", cluster.b)):
-        response = cluster.read(base)
-        seen[label] = (
-            marker in response.text,
-            response.headers.get("X-Page-Cache"),
-            round((time.monotonic() - posted_at) * 1000),
-        )
+    seen = cluster.first_reads(marker, since=posted_at)
     print(f"\nL01 first reads after posting (shown, X-Page-Cache, ms after posting): {seen}")
     assert all(shown for shown, _cache, _ms in seen.values()), seen
-
-
-def post_as_editor(cluster, editor, base: str, text: str) -> None:
-    session = editor.get(f"{base}/comments/session/", params={"thread": cluster.thread_id}).json()
-    posted = editor.post(
-        f"{base}/comments/post/",
-        data={
-            "csrfmiddlewaretoken": session["csrf_token"],
-            "form_token": session["form_token"],
-            "submission_key": session["submission_key"],
-            "thread": cluster.thread_id,
-            "comment_parent": 0,
-            "website2": "",
-            "comment": text,
-        },
-    )
-    assert posted.status_code == 303, posted.text[:2000]
 
 
 def test_a_change_on_one_machine_clears_the_page_cache_of_another(cluster, editor, tmp_path):
@@ -511,7 +428,7 @@ def test_a_change_on_one_machine_clears_the_page_cache_of_another(cluster, edito
         cluster.read(c.base)
         assert cluster.read(c.base).headers.get("X-Page-Cache") == "hit"
         marker = uuid.uuid4().hex
-        post_as_editor(cluster, editor, cluster.a, f"From the first machine, check {marker}.")
+        cluster.post_comment(editor, cluster.a, f"From the first machine, check {marker}.")
         deadline = time.monotonic() + 5  # bounded; the first read is expected to show it
         reads = 0
         while time.monotonic() < deadline:
@@ -546,19 +463,16 @@ def test_article_published_through_one_server_is_shown_by_the_other_at_once(clus
     assert published.status_code == 302, _form_errors(published.text)
     published_at = time.monotonic()
 
-    seen = {}
-    for label, base, path in (
-        ("B article", cluster.b, None),
-        ("front article", cluster.front, None),
-        ("B home page", cluster.b, "/"),
-        ("front home page", cluster.front, "/"),
-    ):
-        response = cluster.read(base, path)
-        seen[label] = (
-            new_title in response.text,
-            response.headers.get("X-Page-Cache"),
-            round((time.monotonic() - published_at) * 1000),
-        )
+    seen = cluster.first_reads(
+        new_title,
+        since=published_at,
+        reads=(
+            ("B article", cluster.b, None),
+            ("front article", cluster.front, None),
+            ("B home page", cluster.b, "/"),
+            ("front home page", cluster.front, "/"),
+        ),
+    )
     print(f"\nL01 first reads after publishing (shown, X-Page-Cache, ms after): {seen}")
     assert all(shown for shown, _cache, _ms in seen.values()), seen
 

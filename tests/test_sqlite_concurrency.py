@@ -20,14 +20,7 @@ import httpx
 import pytest
 from django.db import connection
 
-from tests.appserver import (
-    OPEN_LIMITS,
-    AppServer,
-    Commenter,
-    database_url,
-    prepare_site,
-    server_env,
-)
+from tests.appserver import OPEN_LIMITS, Commenter, prepare_site, server_on_test_database
 
 WRITERS, POSTS_EACH = 8, 25  # 200 posts
 IDLE_READS = 20
@@ -44,8 +37,7 @@ def test_concurrent_posts_from_several_processes_are_all_stored_while_reads_flow
     if connection.vendor != "sqlite":
         pytest.skip("SQLite's single writer is the subject; runs in the SQLite run of the suite")
     thread_id, article = prepare_site(base_url="http://127.0.0.1:8000", **OPEN_LIMITS)
-    env = server_env(tmp_path, DATABASE_URL=database_url(connection.settings_dict))
-    server = AppServer(env, tmp_path / "server.log", workers=2, threads=4).start()
+    server = server_on_test_database(tmp_path, workers=2).start()
     try:
         with httpx.Client(timeout=30) as reader:
             reader.get(server.base + article)  # templates loaded, connections opened
@@ -117,7 +109,7 @@ def test_concurrent_posts_from_several_processes_are_all_stored_while_reads_flow
         )
     )
     statuses = Counter(statuses)
-    log = (tmp_path / "server.log").read_text()
+    log = server.log.read_text()
     locked = log.count("database is locked")
     missing = len(set(acknowledged) - stored)
     print(
