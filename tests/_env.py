@@ -8,6 +8,12 @@ os.environ.setdefault(
     "BROADSHEET_VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test")
 )
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "1")  # Playwright's event loop + live_server
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Each pytest-xdist worker its own var directory: page cache, media, uploads and logs of
+    # one worker's tests are never seen by the other's.
+    os.environ["BROADSHEET_VAR_DIR"] = str(
+        Path(os.environ["BROADSHEET_VAR_DIR"]) / os.environ["PYTEST_XDIST_WORKER"]
+    )
 
 
 def suite_redis_db() -> int:
