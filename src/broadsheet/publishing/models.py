@@ -533,12 +533,20 @@ class DiscussionMixin:
             return False
         return not self.is_view_restricted()
 
+    def get_view_restrictions(self):
+        """The view restrictions on this page and its ancestors, fetched once per page object
+        (an object lives for one request): Wagtail's own check before serving, the page cache
+        and the discussion all ask, and each asking cost two queries."""
+        restrictions = getattr(self, "_view_restrictions", None)
+        if restrictions is None:
+            restrictions = super().get_view_restrictions()
+            restrictions._fetch_all()  # later iterations and .exists() use these rows
+            self._view_restrictions = restrictions
+        return restrictions
+
     def is_view_restricted(self) -> bool:
-        """Whether a view restriction applies (asked by the page cache and the discussion of
-        one request: once per page object)."""
-        if getattr(self, "_view_restricted", None) is None:
-            self._view_restricted = self.get_view_restrictions().exists()
-        return self._view_restricted
+        """Whether a view restriction applies."""
+        return self.get_view_restrictions().exists()
 
     def discussion(self, request: HttpRequest, *, page: int | None = None):
         from broadsheet.comments.selectors import discussion_for
@@ -749,6 +757,11 @@ class ArticlePage(DiscussionMixin, Page):
     def published_translations(self) -> list[ArticlePage]:
         """Translations of this article that readers may see."""
         if not self.pk:
+            return []
+        # Most articles have none: one query says so; the privacy rules (a query of every
+        # view restriction) are asked only when there are some.
+        live = ArticlePage.objects.live().filter(original_article=self)
+        if not live.exists():
             return []
         return list(
             ArticlePage.objects.published().filter(original_article=self).order_by("language")
