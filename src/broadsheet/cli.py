@@ -58,7 +58,7 @@ def serve(argv: list[str]) -> int:
         "--host", args.host,
         "--port", str(args.port),
         "--workers", str(args.workers),
-        "--blocking-threads", os.environ.get("BROADSHEET_THREADS", "4"),
+        "--blocking-threads", os.environ.get("BROADSHEET_THREADS", "2"),
         "--no-ws",
         "--log-level", "warning",
         "broadsheet.config.wsgi:application",
