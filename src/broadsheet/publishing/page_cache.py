@@ -135,11 +135,19 @@ def _comment_deleted(sender: type, instance: Comment, **kwargs: Any) -> None:
     _comment_changed(sender, instance)
 
 
+# What Wagtail fills in lazily on an image or document (its admin page asks for the size):
+# nothing a page shows.
+_MEDIA_METADATA = frozenset({"file_size", "file_hash"})
+
+
 def _media_changed(sender: type, instance: Any, created: bool = False, **kwargs: Any) -> None:
     # A replaced file, a new title or alt text, a deleted image or document: any page may show
     # it, and nothing records which (rich text holds ids). A new upload is on no page yet.
-    if not created and not kwargs.get("raw"):
-        _clear_after_commit()
+    if created or kwargs.get("raw"):
+        return
+    if kwargs.get("update_fields") and set(kwargs["update_fields"]) <= _MEDIA_METADATA:
+        return
+    _clear_after_commit()
 
 
 def _thread_changed(sender: type, instance: Thread, **kwargs: Any) -> None:
