@@ -465,6 +465,13 @@ def test_deleting_a_held_comment_moves_its_shown_reply_up_on_the_page(
     assert after.cache == "stored"
     assert re.search(rf'id="comment-{reply.pk}" class="comment depth-2\b', after.text)
 
+    # Deleting spam that no one replied to changes no page.
+    spam = comment_factory(seed, status=Comment.Status.SPAM, text="Cheap pills.")
+    assert site.request(seed.url).cache == "hit"
+    with committed():
+        moderate(comment_ids=[spam.pk], action="delete", moderator=user_factory(moderator=True))
+    assert site.request(seed.url).cache == "hit"
+
 
 @pytest.fixture
 def image_on_the_seed_article(site, committed):

@@ -353,6 +353,8 @@ def _delete_keeping_replies(comments) -> int:
     Comment.objects.bulk_update(orphans, ["parent"])
     _, per_model = Comment.objects.filter(pk__in=doomed).delete()
     recompute_tree(threads)
+    if orphans:
+        signals.replies_moved.send(Comment, thread_ids={reply.thread_id for reply in orphans})
     return per_model.get(Comment._meta.label, 0)
 
 

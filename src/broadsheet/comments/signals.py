@@ -11,6 +11,8 @@ change, so a receiver that queues mail (outbox.py) commits or rolls back with it
 - ``comment_moderated(comment, old_status, new_status, moderator)``: a moderator (or a signed
   link from an email, acting for one) changed its status; ``moderator`` is None when no
   moderator did (its author's edit sent it back to the queue or to the trash).
+- ``replies_moved(thread_ids)``: comments were deleted for ever and their replies moved up
+  to the nearest surviving ancestor, in bulk (no ``post_save`` for them), on these threads.
 """
 
 from django.dispatch import Signal
@@ -18,3 +20,4 @@ from django.dispatch import Signal
 comment_posting = Signal()
 comment_posted = Signal()
 comment_moderated = Signal()
+replies_moved = Signal()

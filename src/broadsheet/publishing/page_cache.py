@@ -4,7 +4,8 @@ Tags: an article or standard page, with its comment pages, is ``page:<id>``; the
 and everything routed through it (sections, tags, authors, date archives) and the feeds are
 ``listing``. What clears what:
 
-- a comment that is, or was, shown (approved): its page;
+- a comment that is, or was, shown (approved): its page; so does a deleted comment whose
+  replies moved up;
 - a thread opened, closed or renamed: its page;
 - a page published, unpublished, moved, renamed or deleted: that page, the listings, and
   the pages linking to it as original or translation;
@@ -33,6 +34,7 @@ from wagtail.images import get_image_model
 from wagtail.models import Page, PageViewRestriction, Site
 from wagtail.signals import page_published, page_slug_changed, page_unpublished, post_page_move
 
+from broadsheet.comments import signals as comment_signals
 from broadsheet.comments.models import Comment, Thread
 from broadsheet.core import pagecache
 
@@ -128,11 +130,18 @@ def _comment_changed(sender: type, instance: Comment, **kwargs: Any) -> None:
 
 
 def _comment_deleted(sender: type, instance: Comment, **kwargs: Any) -> None:
-    # Whatever its status: deleting a held or spam comment moves its replies up to the nearest
-    # surviving ancestor (services._delete_keeping_replies, with a bulk update that sends no
-    # signal), and approved replies then show in another place. Deletions are rare.
-    instance._was_shown = True
+    instance._was_shown = instance.status == Comment.Status.APPROVED
     _comment_changed(sender, instance)
+
+
+def _replies_moved(sender: type, thread_ids: set[int], **kwargs: Any) -> None:
+    # A deleted comment (held, spam, anything) had replies: they now show in another place.
+    if pagecache.store() is None or pagecache.suspended():
+        return
+    pages = Thread.objects.filter(pk__in=thread_ids, page_id__isnull=False)
+    tags = [pagecache.page_tag(pk) for pk in pages.values_list("page_id", flat=True)]
+    if tags:
+        _after_commit(*tags)
 
 
 # What Wagtail fills in lazily on an image or document (its admin page asks for the size):
@@ -178,6 +187,7 @@ def _page_moved(sender: type, instance: Page, **kwargs: Any) -> None:
 
 
 def _restriction_changed(sender: type, instance: PageViewRestriction, **kwargs: Any) -> None:
+    instance.page.__dict__.pop("_view_restrictions", None)  # the page object's memo (models)
     _page_changed(Page, instance.page)
 
 
@@ -185,6 +195,7 @@ def connect() -> None:
     pre_save.connect(_note_shown_before, sender=Comment, dispatch_uid="pagecache-comment-pre")
     post_save.connect(_comment_changed, sender=Comment, dispatch_uid="pagecache-comment")
     post_delete.connect(_comment_deleted, sender=Comment, dispatch_uid="pagecache-comment-del")
+    comment_signals.replies_moved.connect(_replies_moved, dispatch_uid="pagecache-replies-moved")
     post_save.connect(_thread_changed, sender=Thread, dispatch_uid="pagecache-thread")
     page_published.connect(_page_changed, dispatch_uid="pagecache-published")
     page_unpublished.connect(_page_changed, dispatch_uid="pagecache-unpublished")
