@@ -204,15 +204,17 @@ def requeue_lost_checks(*, after: timedelta = timedelta(minutes=10)) -> int:
             status=Comment.Status.PENDING,
             created_at__lt=now - after,
             created_at__gt=now - timedelta(days=2),
-        ).only("pk", "moderation_reasons")[:500]
+        ).only("pk", "created_at", "moderation_reasons")[:500]
         if awaits_check(comment)
     ]
     if not waiting:
         return 0
+    # Only the checks queued since the oldest of them was posted (task rows are kept).
     queued = {
         (args_kwargs.get("args") or [None])[0]
         for args_kwargs in DBTaskResult.objects.filter(
-            task_path__endswith=".check_comment"
+            task_path__endswith=".check_comment",
+            enqueued_at__gte=min(comment.created_at for comment in waiting),
         ).values_list("args_kwargs", flat=True)
     }
     lost = [comment.pk for comment in waiting if comment.pk not in queued]

@@ -282,7 +282,22 @@ def home_for_request(request: HttpRequest) -> HomePage | None:
     return HomePage.objects.filter(pk=site.root_page_id).first()
 
 
-class HomePage(RoutablePageMixin, Page):
+class ViewRestrictionsOnce:
+    """For page models: the view restrictions on the page and its ancestors are fetched once
+    per page object (an object lives for one request). Wagtail's own check before serving,
+    the page cache and the discussion all ask, and each asking cost two queries. A change of
+    restriction drops the memo of the page object it came through (page_cache.py)."""
+
+    def get_view_restrictions(self):
+        restrictions = getattr(self, "_view_restrictions", None)
+        if restrictions is None:
+            restrictions = super().get_view_restrictions()
+            restrictions._fetch_all()  # later iterations and .exists() use these rows
+            self._view_restrictions = restrictions
+        return restrictions
+
+
+class HomePage(ViewRestrictionsOnce, RoutablePageMixin, Page):
     """The front page: latest articles, and the archives that hang off it."""
 
     tagline = models.CharField(
@@ -473,7 +488,7 @@ class DiscussionPageForm(WagtailAdminPageForm):
             self.initial["allow_comments"] = bool(default) and cfg.comments_open_by_default
 
 
-class DiscussionMixin:
+class DiscussionMixin(ViewRestrictionsOnce):
     """A page readers may comment on (articles and standard pages). The comments engine knows
     the page only by its address and id.
 
@@ -532,17 +547,6 @@ class DiscussionMixin:
         if not (self.allow_comments and self.live and self.pk):
             return False
         return not self.is_view_restricted()
-
-    def get_view_restrictions(self):
-        """The view restrictions on this page and its ancestors, fetched once per page object
-        (an object lives for one request): Wagtail's own check before serving, the page cache
-        and the discussion all ask, and each asking cost two queries."""
-        restrictions = getattr(self, "_view_restrictions", None)
-        if restrictions is None:
-            restrictions = super().get_view_restrictions()
-            restrictions._fetch_all()  # later iterations and .exists() use these rows
-            self._view_restrictions = restrictions
-        return restrictions
 
     def is_view_restricted(self) -> bool:
         """Whether a view restriction applies."""

@@ -50,8 +50,7 @@ def share_public_pages(page: Page, request, serve_args, serve_kwargs) -> None:
     specific = type(page)
     if specific not in (ArticlePage, StandardPage, HomePage):
         return
-    restricted = getattr(page, "is_view_restricted", None)
-    if restricted() if restricted else page.get_view_restrictions().exists():
+    if page.get_view_restrictions().exists():  # fetched once per page (ViewRestrictionsOnce)
         return
     if specific is HomePage:
         pagecache.cache_page(request, LISTING, pagecache.page_tag(page.pk), expires=_next_expiry())
