@@ -4,6 +4,8 @@ an untrusted peer changes nothing, a trusted proxy's is believed. The two-proces
 Redis, is in test_rate_limits_redis.py."""
 
 import os
+import time
+from types import SimpleNamespace
 
 import pytest
 from django.core.checks import Warning
@@ -78,6 +80,15 @@ def test_hit_counts_in_a_window_and_starts_again_in_the_next():
 
 
 # --- Through the comment form ------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def one_window(monkeypatch):
+    """The limiter's clock stands at the first second of the current hour for the whole test,
+    so all its posts fall in one minute and one hour window: a real minute ending between two
+    posts would start a fresh count and let a post through that the test expects refused."""
+    start = time.time() // 3600 * 3600 + 1
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: start))
 
 
 @pytest.fixture
