@@ -1,37 +1,5 @@
 import pytest
 
-# --- serialized rollback: the content type ids it restores, known before it restores them ------
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_setup(item):
-    """Before a ``serialized_rollback`` test restores the database, put the content types it is
-    about to restore, with their ids, into Django's ContentType cache. Restoring builds each
-    Wagtail task (``Task.__init__``) before the rows are back, and a task asks the cache for its
-    content type: an earlier test that cleared the cache would make it insert one, and the
-    restore of that same row then fails (UNIQUE constraint, in whatever test comes next)."""
-    marker = item.get_closest_marker("django_db")
-    if marker is not None and marker.kwargs.get("serialized_rollback"):
-        _learn_serialized_content_types()
-    return (yield)
-
-
-def _learn_serialized_content_types():
-    import json
-
-    from django.contrib.contenttypes.models import ContentType
-    from django.db import connections
-
-    for alias in connections:
-        contents = getattr(connections[alias], "_test_serialized_contents", None)
-        if not contents:
-            continue  # no test database yet: the migrate that makes it fills the cache
-        for row in json.loads(contents):
-            if row["model"] == "contenttypes.contenttype":
-                known = ContentType(pk=row["pk"], **row["fields"])
-                ContentType.objects._add_to_cache(alias, known)  # Django's own cache filler
-
-
 # --- anti-automation: clean counters for every test, and test-friendly limits -----------------
 
 
