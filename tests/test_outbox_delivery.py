@@ -128,7 +128,7 @@ def test_mail_outage_loses_nothing_and_delivers_each_notification_once(
         mailbox.mode = "451"  # 2. up, but "try again later"
         mailbox.start()
         timings += post_comments(client, thread, comment_data, 1, start=2)
-        # Between two retries (every 0.2 s): a retry's claim marks a row "sending" again.
+        # Between two retries (backing off from 0.2 s): a retry's claim marks a row "sending".
         wait_until(
             lambda: all("451" in r.last_error and r.status == Status.PENDING for r in rows()),
             what="451 on every message, each waiting for its next try",
@@ -169,8 +169,9 @@ def test_a_worker_killed_mid_send_is_replaced_and_the_message_resent_with_its_id
     thread = thread_factory()
     with Mailbox() as mailbox:
         mailbox.hold_next()  # receive the message, withhold the "250"
-        # The withheld "250" must outlast the steps up to the kill on a loaded machine.
-        first = worker_factory(mailbox.port, lease=2, smtp_timeout=30)
+        # The withheld "250" and the claim's lease outlast the steps up to the kill on a loaded
+        # machine (past its lease, the worker's own sweeper would put the row back).
+        first = worker_factory(mailbox.port, lease=10, smtp_timeout=30)
         post_comments(client, thread, comment_data, 1)
         [held] = mailbox.wait_for(1, timeout=30)
         [row] = rows()
@@ -179,7 +180,9 @@ def test_a_worker_killed_mid_send_is_replaced_and_the_message_resent_with_its_id
         mailbox.release()
         assert OutboxMessage.objects.get().status == Status.SENDING
         worker_factory(mailbox.port, lease=2)
-        wait_until(lambda: OutboxMessage.objects.get().status == Status.SENT, what="re-sent")
+        wait_until(  # once the first worker's 10 s lease has run out
+            lambda: OutboxMessage.objects.get().status == Status.SENT, timeout=60, what="re-sent"
+        )
         messages = mailbox.wait_for(2)
         assert [m["Message-ID"] for m in messages] == [row.message_id, row.message_id]
         # One attempt taken back from the killed worker, one that succeeded.
