@@ -109,6 +109,48 @@ def test_outage_middleware_is_installed_near_the_top(settings):
     assert position == middleware.index("whitenoise.middleware.WhiteNoiseMiddleware") + 1
 
 
+@pytest.mark.django_db
+def test_a_sqlite_connection_that_failed_is_closed_and_the_next_request_opens_a_new_one(rf):
+    """SQLite connections are kept between requests, and Django never finds one unusable: one
+    that hit an outage would go on failing for a minute. Run in a thread of its own, as a
+    server's request is: its connection is outside the test's transaction (the middleware
+    leaves a connection inside a transaction to Django)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+    from django.http import HttpResponse
+
+    from broadsheet.core.outage import OutageMiddleware
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's connections are the subject")
+    middleware = OutageMiddleware(lambda request: HttpResponse())
+    error = _wrapped_sqlite_error("INSERT INTO t VALUES (1)", locked=True)
+
+    def requests_in_one_thread():
+        try:
+            connection.ensure_connection()
+            failed = connection.connection
+            response = middleware.process_exception(rf.post("/comments/post/"), error)
+            closed = connection.connection is None
+            with connection.cursor() as cursor:  # the next request
+                cursor.execute("SELECT COUNT(*) FROM django_content_type")
+                rows = cursor.fetchone()[0]
+            reopened = connection.connection is not None and connection.connection is not failed
+            # A bug is not an outage: its connection is left as it is.
+            bug = middleware.process_exception(rf.get("/"), RuntimeError("a bug"))
+            return response.status_code, closed, rows, reopened, bug, connection.connection
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        status, closed, rows, reopened, bug, kept = pool.submit(requests_in_one_thread).result()
+    assert status == 503
+    assert closed
+    assert rows > 0 and reopened
+    assert bug is None and kept is not None
+
+
 # --- the outage under load, against the real server ----------------------------------------------
 
 

@@ -18,9 +18,12 @@ two ways an outage reaches it:
 The 503 page is rendered without context processors (they read the database) and without the
 site's base template (its navigation comes from the database).
 
-Recovery needs no restart: Django closes a connection that failed during a request when the
-request ends, and on PostgreSQL ``CONN_HEALTH_CHECKS`` replaces a persistent connection that
-died while idle before it is used; redis-py reconnects on the next command.
+Recovery needs no restart. On PostgreSQL, Django closes a connection that failed during a
+request when the request ends, and ``CONN_HEALTH_CHECKS`` replaces a persistent connection that
+died while idle before it is used. On SQLite Django never finds a connection unusable, so a kept
+connection that hit an I/O error, a full disk or a file it could not open would go on failing
+until its ``CONN_MAX_AGE`` ran out: an outage closes it here, and the next request opens the file
+afresh. redis-py reconnects on the next command.
 """
 
 from __future__ import annotations
@@ -163,6 +166,22 @@ def outage_response(request: HttpRequest, error: BaseException) -> HttpResponse:
     return response
 
 
+def _close_failed_sqlite_connection(error: BaseException) -> None:
+    """Close this thread's SQLite connection when ``error`` came from SQLite (see the module's
+    docstring); not inside a transaction, which belongs to whoever opened it (a test's)."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        return
+    seen = 0
+    while error is not None and seen < 8:
+        if isinstance(error, sqlite3.Error):
+            connection.close()
+            return
+        error = error.__cause__ or error.__context__
+        seen += 1
+
+
 def _log(request: HttpRequest, error: BaseException, *, traceback: bool) -> None:
     logger.error(
         "Service unavailable for %s %s: %s: %s",
@@ -198,6 +217,7 @@ class OutageMiddleware:
         if error is not None and response.status_code >= 500 and response.status_code != 503:
             # django.request has logged the traceback with the 500 it made.
             _log(request, error, traceback=False)
+            _close_failed_sqlite_connection(error)
             return outage_response(request, error)
         return response
 
@@ -205,4 +225,5 @@ class OutageMiddleware:
         if not is_outage(exception):
             return None
         _log(request, exception, traceback=True)
+        _close_failed_sqlite_connection(exception)
         return outage_response(request, exception)
