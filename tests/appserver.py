@@ -295,22 +295,28 @@ class Nginx:
         stop_process_group(self.process, timeout=10)
 
 
+def relearn_content_types() -> None:
+    """Forget the content type ids this process remembers and learn them all again, at once:
+    a flush between transactional tests may have made the content types again, with new ids,
+    and a cache left half-empty makes the next serialized rollback create one while it restores
+    the rows (Wagtail's ``Task.__init__`` asks for it), and the restore of that row then fails."""
+    from django.apps import apps
+    from django.contrib.contenttypes.models import ContentType
+
+    ContentType.objects.clear_cache()
+    ContentType.objects.get_for_models(*apps.get_models())
+
+
 def prepare_site(*, base_url: str, **discussion) -> tuple[int, str]:
     """The demo publication in the test database (committed: call from a transactional test),
     with the given discussion settings; returns the seed article's thread id and its URL."""
-    from django.apps import apps
-    from django.contrib.contenttypes.models import ContentType
     from wagtail.models import Site
 
     from broadsheet.comments.models import Thread
     from broadsheet.publishing.demo import load_demo
     from broadsheet.publishing.discussion import DiscussionSettings
 
-    # A flush between transactional tests may have made the content types again, with new ids:
-    # forget the ids this process remembers and learn them all again, at once (a cache left
-    # half-empty makes a later test's serialized rollback create some, and then collide).
-    ContentType.objects.clear_cache()
-    ContentType.objects.get_for_models(*apps.get_models())
+    relearn_content_types()
     load_demo(base_url=base_url)
     DiscussionSettings.objects.update_or_create(
         site=Site.objects.get(is_default_site=True), defaults=discussion

@@ -26,6 +26,7 @@ from broadsheet.comments.models import Comment
 from broadsheet.publishing.models import ArticlePage
 from broadsheet.wordpress import jobs
 from broadsheet.wordpress.models import WordPressImport
+from tests.appserver import relearn_content_types
 from tests.wordpress.test_wxr_reader import SEED
 
 # Committed rows (transaction=True), so the import process sees them; serialized_rollback
@@ -44,16 +45,9 @@ def var_dir(settings, tmp_path, quiet_request_log):
     outlives it."""
     settings.VAR_DIR = tmp_path
     # A page tree and a site, as after `broadsheet migrate`, whatever earlier tests left.
-    from django.apps import apps
-    from django.contrib.contenttypes.models import ContentType
-
     from broadsheet.publishing.services import home_for_site
 
-    # The content type ids of this database, all of them: a cache left half-empty makes the
-    # next serialized rollback create one while it restores the rows (Wagtail's Task.__init__
-    # asks for it), and the restore of that row then fails.
-    ContentType.objects.clear_cache()
-    ContentType.objects.get_for_models(*apps.get_models())
+    relearn_content_types()
     home_for_site()
     yield tmp_path
     for process in list(jobs._children.values()):
