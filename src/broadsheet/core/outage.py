@@ -109,16 +109,20 @@ def _is_outage_error(error: BaseException) -> bool:
     return isinstance(error, _psycopg_errors())
 
 
-def is_outage(error: BaseException | None) -> bool:
-    """True when ``error``, or an error it was raised from or while handling, means the
-    database or the cache cannot be reached just now."""
+def outage_cause(error: BaseException | None) -> BaseException | None:
+    """The error in ``error``'s chain (itself, what it was raised from or while handling) that
+    means the database or the cache cannot be reached just now; None when there is none."""
     seen = 0
     while error is not None and seen < 8:  # bounded: a chain is short, a cycle is possible
         if _is_outage_error(error):
-            return True
+            return error
         error = error.__cause__ or error.__context__
         seen += 1
-    return False
+    return None
+
+
+def is_outage(error: BaseException | None) -> bool:
+    return outage_cause(error) is not None
 
 
 def _comment_post_path() -> str | None:
@@ -167,19 +171,19 @@ def outage_response(request: HttpRequest, error: BaseException) -> HttpResponse:
 
 
 def _close_failed_sqlite_connection(error: BaseException) -> None:
-    """Close this thread's SQLite connection when ``error`` came from SQLite (see the module's
-    docstring); not inside a transaction, which belongs to whoever opened it (a test's)."""
+    """Close this thread's SQLite connection when the outage in ``error`` came from SQLite (see
+    the module's docstring); not inside a transaction, which belongs to whoever opened it (a
+    test's). Only outages that reach this middleware are seen: the worker's loop and a view
+    that catches a database error keep their connection until its ``CONN_MAX_AGE`` ends."""
     from django.db import connection
 
-    if connection.vendor != "sqlite" or connection.in_atomic_block:
-        return
-    seen = 0
-    while error is not None and seen < 8:
-        if isinstance(error, sqlite3.Error):
-            connection.close()
-            return
-        error = error.__cause__ or error.__context__
-        seen += 1
+    cause = outage_cause(error)
+    if (
+        isinstance(getattr(cause, "__cause__", None), sqlite3.Error)
+        and connection.vendor == "sqlite"
+        and not connection.in_atomic_block
+    ):
+        connection.close()
 
 
 def _log(request: HttpRequest, error: BaseException, *, traceback: bool) -> None:
