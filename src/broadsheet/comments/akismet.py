@@ -61,6 +61,7 @@ logger = logging.getLogger(__name__)
 GUARD = "Akismet"  # the name moderators see in front of the reason
 HONEYPOT_FIELD = "website2"  # forms.CommentForm's hidden field
 DEFAULT_TIMEOUT = 1.5  # seconds; the worker waits at most this long on Akismet
+CHECK_QUEUE = "akismet"  # the worker's queue for Akismet (settings.TASKS["outbox"]["QUEUES"])
 
 VERDICT_NAMES = {
     akismet.CheckResponse.HAM: "ham",
@@ -180,7 +181,7 @@ def check_later(sender, *, comment, **kwargs):
     transaction.on_commit(lambda: check_comment.enqueue(comment_id, **request), robust=True)
 
 
-@task(backend="outbox", queue_name="akismet", takes_context=True)
+@task(backend="outbox", queue_name=CHECK_QUEUE, takes_context=True)
 def check_comment(context, comment_id: int, ip: str = "", referrer: str = "", permalink: str = ""):
     """Ask Akismet about a comment held for it, and act on the answer. Runs in the worker."""
     try:
@@ -213,9 +214,12 @@ def requeue_lost_checks(*, after: timedelta = timedelta(minutes=10)) -> int:
     queued = {
         (args_kwargs.get("args") or [None])[0]
         for args_kwargs in DBTaskResult.objects.filter(
+            queue_name=CHECK_QUEUE,  # indexed; the mail queue's rows are most of the table
             task_path__endswith=".check_comment",
             enqueued_at__gte=min(comment.created_at for comment in waiting),
-        ).values_list("args_kwargs", flat=True)
+        )
+        .order_by()
+        .values_list("args_kwargs", flat=True)
     }
     lost = [comment.pk for comment in waiting if comment.pk not in queued]
     for comment_id in lost:
@@ -338,7 +342,7 @@ def apply_check(comment_id: int, verdict: Verdict | None, verdict_name: str) -> 
 SUBMIT_SPAM, SUBMIT_HAM = "spam", "ham"
 
 
-@task(backend="outbox", queue_name="akismet")
+@task(backend="outbox", queue_name=CHECK_QUEUE)
 def report_to_akismet(comment_id: int, kind: str) -> bool:
     """Send a moderator's correction to Akismet (``submit-spam`` / ``submit-ham``). Runs in the
     worker. A comment deleted meanwhile, or a site without a key, sends nothing."""
