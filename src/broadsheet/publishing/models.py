@@ -296,6 +296,12 @@ class ViewRestrictionsOnce:
             self._view_restrictions = restrictions
         return restrictions
 
+    @staticmethod
+    def forget(page: Page) -> None:
+        """Drop the memo on ``page``: any page object, as a restriction's ``page`` is a plain
+        ``Page`` (the page cache calls this when a restriction changes)."""
+        page.__dict__.pop("_view_restrictions", None)
+
 
 class HomePage(ViewRestrictionsOnce, RoutablePageMixin, Page):
     """The front page: latest articles, and the archives that hang off it."""
@@ -546,11 +552,7 @@ class DiscussionMixin(ViewRestrictionsOnce):
         A draft, unpublished or private (view-restricted) page takes no comments."""
         if not (self.allow_comments and self.live and self.pk):
             return False
-        return not self.is_view_restricted()
-
-    def is_view_restricted(self) -> bool:
-        """Whether a view restriction applies."""
-        return self.get_view_restrictions().exists()
+        return not self.get_view_restrictions().exists()
 
     def discussion(self, request: HttpRequest, *, page: int | None = None):
         from broadsheet.comments.selectors import discussion_for

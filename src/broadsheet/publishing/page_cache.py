@@ -38,7 +38,7 @@ from broadsheet.comments import signals as comment_signals
 from broadsheet.comments.models import Comment, Thread
 from broadsheet.core import pagecache
 
-from .models import ArticlePage, HomePage, Person, Section, StandardPage
+from .models import ArticlePage, HomePage, Person, Section, StandardPage, ViewRestrictionsOnce
 
 LISTING = "listing"
 
@@ -186,7 +186,7 @@ def _page_moved(sender: type, instance: Page, **kwargs: Any) -> None:
 
 
 def _restriction_changed(sender: type, instance: PageViewRestriction, **kwargs: Any) -> None:
-    instance.page.__dict__.pop("_view_restrictions", None)  # the page object's memo (models)
+    ViewRestrictionsOnce.forget(instance.page)  # before the page is asked about below
     _page_changed(Page, instance.page)
 
 
