@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from http.client import HTTPConnection
@@ -597,6 +598,22 @@ def median_result(results: Sequence[WrkResult]) -> WrkResult:
 
 def median(values: Iterable[float]) -> float:
     return statistics.median(list(values))
+
+
+def session_tokens(app_url: str, thread: int) -> dict[str, str]:
+    """What the article page's script gets from the personal-parts endpoint, as the
+    comment-posting wrk script (``lua/comment_post.lua``) takes it from the environment."""
+    response = http_request(f"{app_url}/comments/session/?thread={thread}")
+    if response.status != 200 or "csrftoken" not in response.cookies:
+        raise RuntimeError(f"/comments/session/: HTTP {response.status}, {response.cookies}")
+    data = json.loads(response.body)
+    quote = lambda value: urllib.parse.quote(value, safe="")  # noqa: E731
+    return {
+        "BENCH_THREAD": str(thread),
+        "BENCH_FORM_TOKEN": quote(data["form_token"]),
+        "BENCH_CSRF": quote(data["csrf_token"]),
+        "BENCH_CSRF_COOKIE": response.cookies["csrftoken"],
+    }
 
 
 # --- databases -----------------------------------------------------------------------------------

@@ -53,7 +53,6 @@ import sqlite3
 import sys
 import tempfile
 import time
-import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -302,21 +301,6 @@ def comments_on(body: bytes) -> int:
 
 
 # --- POST --------------------------------------------------------------------------------------
-def session_tokens(app_url: str, thread: int) -> dict[str, str]:
-    """What the article page's script gets from the personal-parts endpoint, as wrk needs it."""
-    response = srv.http_request(f"{app_url}/comments/session/?thread={thread}")
-    if response.status != 200 or "csrftoken" not in response.cookies:
-        raise RuntimeError(f"/comments/session/: HTTP {response.status}, {response.cookies}")
-    data = json.loads(response.body)
-    quote = lambda value: urllib.parse.quote(value, safe="")  # noqa: E731
-    return {
-        "BENCH_THREAD": str(thread),
-        "BENCH_FORM_TOKEN": quote(data["form_token"]),
-        "BENCH_CSRF": quote(data["csrf_token"]),
-        "BENCH_CSRF_COOKIE": response.cookies["csrftoken"],
-    }
-
-
 def count_marked(database_url: str, thread: int, marker: str) -> tuple[int, int]:
     """(comments, approved ones) in ``thread`` whose text carries this run's ``marker``."""
     sql = (
@@ -340,7 +324,7 @@ def measure_posts(
     row: Row, opts: Options, app: srv.Server, *, database_url: str, thread: int, min_age: float
 ) -> None:
     started = time.monotonic()
-    tokens = session_tokens(app.url, thread)
+    tokens = srv.session_tokens(app.url, thread)
     # The form token must be older than COMMENTS_FORM_MIN_SECONDS, as for a person who reads
     # first; it is not single-use, so one serves the whole run (one open page, many comments).
     time.sleep(max(0.0, min_age + 0.3 - (time.monotonic() - started)))
