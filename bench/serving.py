@@ -822,9 +822,10 @@ def run(args, opts: Options, procs: srv.Processes, work: Path, redis_url: str, p
         measure_posts(
             rows[key], opts, app, database_url=database_url, thread=thread, min_age=min_age
         )
-        for server in reversed(list(procs.servers)):
-            if server is not pg_app:
-                procs.stop(server)  # the PostgreSQL row gets the machine to itself
+        if app is embedded:  # the PostgreSQL row gets the machine to itself
+            for server in reversed(list(procs.servers)):
+                if server is not pg_app:
+                    procs.stop(server)
     procs.stop_all()
 
     print()
